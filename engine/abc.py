@@ -1,0 +1,213 @@
+"""Interfaces of the node's parts. Implementations live in sibling packages.
+
+The RPC layer is written against `NodeAPI` only; the privacy layer talks to its manager
+through `PrivacyManagerClientAPI`; blocks reach every node through `OrderingServiceAPI`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.types import (
+    Address,
+    BlockId,
+    BlockView,
+    FeeHistory,
+    Hash32,
+    LogFilter,
+    LogView,
+    PayloadHash,
+    PrivacyFlag,
+    PtmPublicKey,
+    ReceiptView,
+    TransactionView,
+    TxRequest,
+)
+
+
+class NodeAPI(ABC):
+    """What the JSON-RPC layer may ask of a node.
+
+    Every read resolves the node's private view first where GoQuorum does (an account that
+    exists in this node's private state is read from there), then the public state.
+    Block ids are numbers, tags or 32-byte hashes; an unknown block raises ResourceNotFound.
+    """
+
+    chain_id: int
+
+    # -- chain data ------------------------------------------------------------------
+    @abstractmethod
+    def block_number(self) -> int:
+        """Number of the newest imported block."""
+
+    @abstractmethod
+    def get_block(self, block_id: BlockId, full_transactions: bool) -> BlockView | None:
+        """The block, or None when no such block exists. `transactions` holds full views
+        when asked, else views whose only meaningful field is `hash`."""
+
+    @abstractmethod
+    def get_transaction(self, tx_hash: Hash32) -> TransactionView | None:
+        """A mined transaction, or a pending one (no block fields), or None."""
+
+    @abstractmethod
+    def get_transaction_by_block(self, block_id: BlockId, index: int) -> TransactionView | None: ...
+
+    @abstractmethod
+    def get_receipt(self, tx_hash: Hash32) -> ReceiptView | None:
+        """This node's receipt: the private one on a party, the public one elsewhere."""
+
+    @abstractmethod
+    def get_logs(self, log_filter: LogFilter) -> list[LogView]:
+        """Logs in the inclusive block range, public and (on a party) private."""
+
+    # -- account state ---------------------------------------------------------------
+    @abstractmethod
+    def get_balance(self, address: Address, block_id: BlockId) -> int: ...
+
+    @abstractmethod
+    def get_nonce(self, address: Address, block_id: BlockId) -> int:
+        """With block id "pending", counts transactions waiting in the pool too."""
+
+    @abstractmethod
+    def get_code(self, address: Address, block_id: BlockId) -> bytes: ...
+
+    @abstractmethod
+    def get_storage_at(self, address: Address, slot: int, block_id: BlockId) -> bytes:
+        """32 bytes."""
+
+    @abstractmethod
+    def get_storage_root(self, address: Address, block_id: BlockId) -> Hash32: ...
+
+    # -- execution -------------------------------------------------------------------
+    @abstractmethod
+    def call(self, request: TxRequest, block_id: BlockId) -> bytes:
+        """Run without committing. Raises ExecutionReverted with the revert bytes."""
+
+    @abstractmethod
+    def estimate_gas(self, request: TxRequest, block_id: BlockId) -> int:
+        """Smallest gas limit that does not run out of gas. Raises ExecutionReverted."""
+
+    # -- submission ------------------------------------------------------------------
+    @abstractmethod
+    def send_transaction(self, request: TxRequest) -> Hash32:
+        """Fill, sign with an unlocked account, submit; private when `request.private`."""
+
+    @abstractmethod
+    def send_raw_transaction(self, raw: bytes) -> Hash32:
+        """Validate and submit a signed transaction (legacy, 2930, 1559)."""
+
+    @abstractmethod
+    def send_raw_private_transaction(self, raw: bytes, private_for: tuple[PtmPublicKey, ...],
+                                     privacy_flag: PrivacyFlag,
+                                     mandatory_for: tuple[PtmPublicKey, ...]) -> Hash32:
+        """Distribute a stored raw payload through the manager, then submit the marked tx."""
+
+    # -- fee market and accounts -----------------------------------------------------
+    @abstractmethod
+    def accounts(self) -> list[Address]: ...
+
+    @abstractmethod
+    def gas_price(self) -> int: ...
+
+    @abstractmethod
+    def max_priority_fee(self) -> int: ...
+
+    @abstractmethod
+    def fee_history(self, block_count: int, newest: BlockId,
+                    reward_percentiles: tuple[float, ...] | None) -> FeeHistory: ...
+
+    # -- privacy ---------------------------------------------------------------------
+    @abstractmethod
+    def get_quorum_payload(self, payload_hash: PayloadHash) -> bytes | None:
+        """The decrypted payload, or None when this node is not a party."""
+
+    @abstractmethod
+    def get_contract_privacy_metadata(self, address: Address) -> dict[str, object] | None: ...
+
+    # -- lifecycle -------------------------------------------------------------------
+    @abstractmethod
+    def subscribe_new_blocks(self, callback: Callable[[BlockView], None]) -> None:
+        """Call `callback` (on the node's thread) after each block is committed."""
+
+
+@dataclass(frozen=True)
+class ReceivedPayload:
+    """What a party's manager returns for a private transaction."""
+
+    payload: bytes
+    privacy_flag: PrivacyFlag
+    affected_contract_transactions: tuple[PayloadHash, ...]
+    exec_hash: bytes
+    mandatory_recipients: tuple[PtmPublicKey, ...]
+
+
+class PrivacyManagerClientAPI(ABC):
+    """The node's view of its private transaction manager (Q2T API).
+
+    Invariant: `receive` returns None only on the manager's 404 ("not a party"). Every
+    transport failure or 5xx is retried a bounded number of times and then raises
+    PrivacyManagerUnavailable; a failure is never reported as "not a party".
+    """
+
+    @abstractmethod
+    def upcheck(self) -> bool: ...
+
+    @abstractmethod
+    def send(self, payload: bytes, private_from: PtmPublicKey | None, private_for: tuple[PtmPublicKey, ...],
+             privacy_flag: PrivacyFlag = PrivacyFlag.STANDARD_PRIVATE,
+             affected_contract_transactions: tuple[PayloadHash, ...] = (),
+             exec_hash: bytes = b"", mandatory_recipients: tuple[PtmPublicKey, ...] = ()) -> PayloadHash: ...
+
+    @abstractmethod
+    def receive(self, payload_hash: PayloadHash) -> ReceivedPayload | None: ...
+
+    @abstractmethod
+    def store_raw(self, payload: bytes, private_from: PtmPublicKey | None) -> PayloadHash: ...
+
+    @abstractmethod
+    def send_signed(self, payload_hash: PayloadHash, private_for: tuple[PtmPublicKey, ...],
+                    privacy_flag: PrivacyFlag = PrivacyFlag.STANDARD_PRIVATE,
+                    affected_contract_transactions: tuple[PayloadHash, ...] = (),
+                    exec_hash: bytes = b"", mandatory_recipients: tuple[PtmPublicKey, ...] = ()) -> PayloadHash: ...
+
+    @abstractmethod
+    def public_keys(self) -> list[PtmPublicKey]: ...
+
+
+class OrderingServiceAPI(ABC):
+    """Gives every node the same sequence of blocks.
+
+    One node at a time is the producer (`is_producer`). Any node `submit`s signed raw
+    transactions; the producer `take_pending`s them, builds a block and `append_block`s it
+    at the next height (compare-and-swap: a stale producer's append fails). Every node reads
+    blocks in order with `get_block_rlp` / `wait_for_block`.
+    """
+
+    @abstractmethod
+    def submit(self, raw_transactions: list[bytes]) -> None: ...
+
+    @abstractmethod
+    def take_pending(self, max_count: int) -> list[bytes]: ...
+
+    @abstractmethod
+    def is_producer(self) -> bool: ...
+
+    @abstractmethod
+    def append_block(self, number: int, block_rlp: bytes) -> bool:
+        """Store the block at `number` if that height is still free; False if taken."""
+
+    @abstractmethod
+    def get_block_rlp(self, number: int) -> bytes | None: ...
+
+    @abstractmethod
+    def head_number(self) -> int:
+        """Highest appended block number (0 = genesis only)."""
+
+    @abstractmethod
+    def wait_for_activity(self, timeout: float) -> None:
+        """Block until new pending transactions or blocks may exist, or the timeout."""
+
+    @abstractmethod
+    def close(self) -> None: ...
