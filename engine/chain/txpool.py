@@ -1,0 +1,191 @@
+"""Pending transactions: admission checks at the edge, nonce-ordered batches for blocks.
+
+Admission (each failure a `TransactionRejected` with geth's wording, which tools grep for):
+signature, chain id, size, intrinsic gas, block gas limit, nonce too low, nonce gap limit,
+balance for gas * price + value, pool capacity, replacement only by a >= 10% higher fee.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import count
+
+from eth.abc import SignedTransactionAPI
+
+from engine.errors import TransactionRejected
+
+REPLACEMENT_BUMP_PERCENT = 10
+
+
+@dataclass
+class PooledTx:
+    tx: SignedTransactionAPI
+    raw: bytes
+    sender: bytes
+    seq: int  # arrival order, for fairness between senders
+
+
+def _fee_cap(tx: SignedTransactionAPI) -> int:
+    return int(getattr(tx, "max_fee_per_gas", None) or getattr(tx, "gas_price", 0) or 0)
+
+
+def _tip(tx: SignedTransactionAPI) -> int:
+    return int(getattr(tx, "max_priority_fee_per_gas", None) or getattr(tx, "gas_price", 0) or 0)
+
+
+@dataclass
+class AccountView:
+    nonce: int
+    balance: int
+
+
+@dataclass
+class TxPool:
+    """Thread-safe. `state_reader(address)` gives the account's nonce and balance at the head."""
+
+    state_reader: Callable[[bytes], AccountView]
+    block_gas_limit: int
+    max_size: int = 20_000
+    max_gap: int = 64
+    _by_sender: dict[bytes, dict[int, PooledTx]] = field(default_factory=dict)
+    _by_hash: dict[bytes, PooledTx] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _seq: count = field(default_factory=count)
+    _changed: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._changed = threading.Condition(self._lock)
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def validate(self, tx: SignedTransactionAPI, sender: bytes) -> None:
+        """Checks that do not depend on other pooled transactions."""
+        if tx.gas < tx.intrinsic_gas:
+            raise TransactionRejected(f"intrinsic gas too low: have {tx.gas}, want {tx.intrinsic_gas}")
+        if tx.gas > self.block_gas_limit:
+            raise TransactionRejected("exceeds block gas limit")
+        tip, cap = _tip(tx), _fee_cap(tx)
+        if tip > cap:
+            raise TransactionRejected("max priority fee per gas higher than max fee per gas")
+
+    def add(self, tx: SignedTransactionAPI, raw: bytes, sender: bytes) -> bool:
+        """Add a transaction; False if it was already known (idempotent resubmission)."""
+        self.validate(tx, sender)
+        # Read the account before taking the pool lock: lock order is always chain → pool.
+        account = self.state_reader(sender)
+        with self._lock:
+            if tx.hash in self._by_hash:
+                return False
+            queue = self._by_sender.get(sender, {})
+            self._check_admission(tx, account, queue)
+            existing = queue.get(tx.nonce)
+            if existing is not None:
+                del self._by_hash[existing.tx.hash]
+            pooled = PooledTx(tx, raw, sender, next(self._seq))
+            queue[tx.nonce] = pooled
+            self._by_sender[sender] = queue
+            self._by_hash[tx.hash] = pooled
+            self._changed.notify_all()
+            return True
+
+    def _check_admission(self, tx: SignedTransactionAPI, account: AccountView, queue: dict[int, PooledTx]) -> None:
+        if tx.nonce < account.nonce:
+            raise TransactionRejected(f"nonce too low: next nonce {account.nonce}, tx nonce {tx.nonce}")
+        next_nonce = account.nonce
+        while next_nonce in queue:
+            next_nonce += 1
+        if tx.nonce > next_nonce + self.max_gap:
+            raise TransactionRejected(
+                f"nonce too high: next nonce {next_nonce}, tx nonce {tx.nonce} (max gap {self.max_gap})"
+            )
+        cost = tx.gas * _fee_cap(tx) + tx.value
+        if cost > account.balance:
+            raise TransactionRejected(
+                f"insufficient funds for gas * price + value: balance {account.balance}, tx cost {cost}"
+            )
+        existing = queue.get(tx.nonce)
+        if existing is not None:
+            bump = 100 + REPLACEMENT_BUMP_PERCENT
+            if _fee_cap(tx) * 100 < _fee_cap(existing.tx) * bump or _tip(tx) * 100 < _tip(existing.tx) * bump:
+                raise TransactionRejected("replacement transaction underpriced")
+        elif len(self._by_hash) >= self.max_size:
+            raise TransactionRejected("txpool is full")
+
+    def get(self, tx_hash: bytes) -> PooledTx | None:
+        return self._by_hash.get(tx_hash)
+
+    def pending_nonce(self, sender: bytes, state_nonce: int) -> int:
+        """Next nonce counting contiguous pooled transactions (eth_getTransactionCount "pending")."""
+        with self._lock:
+            queue = self._by_sender.get(sender, {})
+            nonce = state_nonce
+            while nonce in queue:
+                nonce += 1
+            return nonce
+
+    def ready_batch(self, max_count: int) -> list[PooledTx]:
+        """Executable transactions (contiguous from each sender's state nonce), in arrival order
+        across senders and nonce order within a sender."""
+        with self._lock:
+            heads: list[PooledTx] = []
+            for sender, queue in self._by_sender.items():
+                nonce = self.state_reader(sender).nonce
+                while nonce in queue:
+                    heads.append(queue[nonce])
+                    nonce += 1
+            per_sender_next: dict[bytes, int] = {}
+            heads.sort(key=lambda p: p.seq)
+            # A later nonce may have arrived before an earlier one: keep nonce order per sender.
+            by_sender: dict[bytes, list[PooledTx]] = {}
+            for p in heads:
+                by_sender.setdefault(p.sender, []).append(p)
+            for lst in by_sender.values():
+                lst.sort(key=lambda p: p.tx.nonce)
+            batch: list[PooledTx] = []
+            for p in heads:
+                idx = per_sender_next.get(p.sender, 0)
+                batch.append(by_sender[p.sender][idx])
+                per_sender_next[p.sender] = idx + 1
+                if len(batch) >= max_count:
+                    break
+            return batch
+
+    def has_ready(self) -> bool:
+        with self._lock:
+            for sender, queue in self._by_sender.items():
+                if self.state_reader(sender).nonce in queue:
+                    return True
+            return False
+
+    def remove_mined(self, mined: list[tuple[bytes, int]]) -> None:
+        """Drop (sender, nonce) pairs included in a block, and anything now below the nonce."""
+        with self._lock:
+            for sender, nonce in mined:
+                queue = self._by_sender.get(sender)
+                if not queue:
+                    continue
+                for stale in [n for n in queue if n <= nonce]:
+                    del self._by_hash[queue.pop(stale).tx.hash]
+                if not queue:
+                    del self._by_sender[sender]
+
+    def remove(self, tx_hash: bytes) -> None:
+        with self._lock:
+            pooled = self._by_hash.pop(tx_hash, None)
+            if pooled is None:
+                return
+            queue = self._by_sender.get(pooled.sender, {})
+            queue.pop(pooled.tx.nonce, None)
+            if not queue:
+                self._by_sender.pop(pooled.sender, None)
+
+    def wait_for_change(self, timeout: float) -> None:
+        with self._changed:
+            self._changed.wait(timeout)
+
+    def notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()

@@ -1,0 +1,184 @@
+"""Our fork of py-evm's newest fork (Prague), by subclassing and `configure()` only.
+
+Deviations from Ethereum mainnet, each one GoQuorum's or a permissioned chain's:
+1. Private marker transactions: legacy, signed without EIP-155 (Homestead signer), `v`
+   raised by 10 to 37/38. `PrivateMarkerAwareLegacyTransaction` recovers their sender.
+2. The public side of a private marker does not run the EVM: nonce + 1 and intrinsic gas
+   on the 64-byte hash only. The private side is handed to the state's `private_executor`.
+3. Gas-free network: the base fee is pinned to 0 (GoQuorum runs with gas price 0).
+4. Sub-second blocks: a child's timestamp may equal its parent's (must not go back).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import rlp
+from eth.abc import BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
+from eth.constants import POST_MERGE_DIFFICULTY, POST_MERGE_NONCE, POST_MERGE_OMMERS_HASH
+from eth.validation import validate_gas_limit, validate_length_lte
+from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.blocks import PragueBlock
+from eth.vm.forks.prague.headers import create_prague_header_from_parent
+from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
+from eth.vm.forks.prague.transactions import PragueLegacyTransaction, PragueTransactionBuilder
+from eth.vm.forks.spurious_dragon.transactions import SpuriousDragonUnsignedTransaction
+from eth.vm.message import Message
+from eth_utils import ValidationError
+
+from engine.types import PRIVATE_V_VALUES
+
+PRIVATE_V_OFFSET = 37  # 27 + 10
+
+
+class PrivateMarkerAwareLegacyTransaction(PragueLegacyTransaction):
+    """A legacy transaction that also understands GoQuorum's private marker (v = 37/38)."""
+
+    @property
+    def is_private(self) -> bool:
+        return self.v in PRIVATE_V_VALUES
+
+    @property
+    def y_parity(self) -> int:
+        if self.is_private:
+            return self.v - PRIVATE_V_OFFSET
+        return super().y_parity
+
+    @property
+    def chain_id(self) -> int | None:
+        if self.is_private:
+            return None
+        return super().chain_id
+
+    @property
+    def v_min(self) -> int:
+        return PRIVATE_V_OFFSET if self.is_private else super().v_min
+
+    @property
+    def v_max(self) -> int:
+        return PRIVATE_V_OFFSET + 1 if self.is_private else super().v_max
+
+    def get_message_for_signing(self) -> bytes:
+        if self.is_private:
+            return rlp.encode(SpuriousDragonUnsignedTransaction(
+                nonce=self.nonce, gas_price=self.gas_price, gas=self.gas,
+                to=self.to, value=self.value, data=self.data,
+            ))
+        return super().get_message_for_signing()
+
+
+class PrivnetTransactionBuilder(PragueTransactionBuilder):
+    legacy_signed = PrivateMarkerAwareLegacyTransaction
+
+
+class PrivnetBlock(PragueBlock):
+    transaction_builder = PrivnetTransactionBuilder
+
+
+def is_private_marker(transaction: SignedTransactionAPI) -> bool:
+    return getattr(transaction, "is_private", False)
+
+
+class PrivateExecutorAPI(Protocol):
+    """What the public state transition calls for each private marker (engine/privacy)."""
+
+    def execute_private(self, transaction: SignedTransactionAPI, public_state: StateAPI) -> None: ...
+
+
+class PrivnetTransactionExecutor(PragueTransactionExecutor):
+    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        chain_id = transaction.chain_id
+        if chain_id is not None and chain_id != self.vm_state.execution_context.chain_id:
+            raise ValidationError(f"invalid chain id {chain_id}")
+        if is_private_marker(transaction):
+            if transaction.value:
+                raise ValidationError("ether value is not supported for private transactions")
+            if transaction.gas < transaction.intrinsic_gas:
+                raise ValidationError("intrinsic gas too low")
+        super().validate_transaction(transaction)
+
+    def __call__(self, transaction: SignedTransactionAPI) -> ComputationAPI:
+        if not is_private_marker(transaction):
+            return super().__call__(transaction)
+        return self._apply_private_marker(transaction)
+
+    def _apply_private_marker(self, transaction: SignedTransactionAPI) -> ComputationAPI:
+        """Public side of a private transaction (GoQuorum `TransitionDb` for isPrivate).
+
+        1. Validate as any transaction (signature, chain, nonce, funds, intrinsic gas
+           computed on the 64-byte hash).
+        2. Move the sender's public nonce; buy gas at the (zero) price; run no EVM code.
+        3. Hand the transaction to the private executor, which runs the decrypted payload
+           on this node's private state, or skips it when this node is not a party.
+        4. Finalize as an empty successful call: the receipt is status 1, no logs, and the
+           gas used is the intrinsic gas, identical on parties and non-parties.
+        """
+        state = self.vm_state
+        self.validate_transaction(transaction)
+        state.delta_balance(transaction.sender, -transaction.gas * state.get_gas_price(transaction))
+        state.increment_nonce(transaction.sender)
+        message = Message(
+            gas=transaction.gas - transaction.intrinsic_gas,
+            to=transaction.to,
+            sender=transaction.sender,
+            value=0,
+            data=b"",
+            code=b"",
+        )
+        computation = state.get_computation(message, state.get_transaction_context(transaction))
+        executor = getattr(state, "private_executor", None)
+        if executor is not None:
+            executor.execute_private(transaction, state)
+        return self.finalize_computation(transaction, computation)
+
+
+class PrivnetState(PragueState):
+    transaction_executor_class = PrivnetTransactionExecutor
+    private_executor: PrivateExecutorAPI | None = None
+
+
+def _create_header_from_parent(parent_header: BlockHeaderAPI | None, **params: Any) -> BlockHeaderAPI:
+    params.pop("base_fee_per_gas", None)
+    header = create_prague_header_from_parent(parent_header, **params)
+    if parent_header is None:
+        return header
+    return header.copy(base_fee_per_gas=0)
+
+
+class PrivnetVM(PragueVM):
+    fork = "prague"
+    block_class = PrivnetBlock
+    _state_class = PrivnetState
+    create_header_from_parent = staticmethod(_create_header_from_parent)  # type: ignore[assignment]
+
+    @classmethod
+    def validate_gas(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        validate_gas_limit(header.gas_limit, parent_header.gas_limit)
+        if header.base_fee_per_gas != 0:
+            raise ValidationError(f"base fee must be 0 on this network, got {header.base_fee_per_gas}")
+
+    @classmethod
+    def validate_header(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        if parent_header is None:
+            raise ValidationError("Must have access to parent header to validate current header")
+        validate_length_lte(header.extra_data, cls.extra_data_max_bytes, title="BlockHeader.extra_data")
+        cls.validate_gas(header, parent_header)
+        if header.block_number != parent_header.block_number + 1:
+            raise ValidationError(
+                f"Blocks must be numbered consecutively: #{header.block_number} has parent "
+                f"#{parent_header.block_number}"
+            )
+        if header.timestamp < parent_header.timestamp:
+            raise ValidationError("timestamp must not be earlier than the parent's")
+        if header.difficulty != POST_MERGE_DIFFICULTY:
+            raise ValidationError(f"Difficulty must be {POST_MERGE_DIFFICULTY}")
+        if header.nonce != POST_MERGE_NONCE:
+            raise ValidationError("Nonce must be zero")
+        if header.uncles_hash != POST_MERGE_OMMERS_HASH:
+            raise ValidationError("Uncles hash must be empty")
+
+
+def make_vm_class(private_executor: PrivateExecutorAPI | None) -> type[PrivnetVM]:
+    """A VM class whose state hands private markers to `private_executor` (one per node)."""
+    state_class = PrivnetState.configure(__name__="NodePrivnetState", private_executor=private_executor)
+    return PrivnetVM.configure(__name__="NodePrivnetVM", _state_class=state_class)

@@ -1,0 +1,116 @@
+"""Typed node configuration: `node.toml` plus `PRIVNET_`-prefixed environment overrides.
+
+Validated at load; a bad value fails at start-up with the field path in the message.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """Raised when node.toml or the environment holds an invalid setting."""
+
+
+class RpcSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8545, ge=0, le=65535)
+    max_body_bytes: int = Field(5 * 1024 * 1024, gt=0)
+    max_batch_size: int = Field(1000, gt=0)
+
+
+class PrivacySettings(BaseModel):
+    """Where this node's private transaction manager answers (Q2T API)."""
+
+    enabled: bool = False
+    q2t_url: str | None = None  # http://127.0.0.1:9101 or unix:///path/to/tm.ipc
+    retries: int = Field(5, ge=0)
+    retry_delay_s: float = Field(1.0, ge=0)
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class OrderingSettings(BaseModel):
+    kind: Literal["local", "etcd"] = "local"
+    # local: a SQLite file shared by every node on the machine (default: DATA_DIR/ordering.sqlite)
+    path: Path | None = None
+    etcd_endpoints: list[str] = Field(default_factory=list)
+    poll_interval_ms: int = Field(5, gt=0)
+
+
+class NodeSettings(BaseSettings):
+    """Settings of one node. `data_dir` holds the chain database and, by default, the genesis."""
+
+    model_config = SettingsConfigDict(env_prefix="PRIVNET_", env_nested_delimiter="__", extra="forbid")
+
+    name: str = "node"
+    data_dir: Path = Path(".privnet/node")
+    chain_id: int = Field(1337, gt=0)
+    genesis_file: Path | None = None  # JSON written by `privnet up`; None = built-in dev genesis
+    dev_accounts: int = Field(10, ge=0)  # built-in dev genesis: how many funded, unlocked accounts
+    dev_account_seed: str = "privnet"
+    unlocked_keys_file: Path | None = None  # JSON list of 0x private keys unlocked on this node
+    block_gas_limit: int = Field(100_000_000, ge=5000)
+    max_block_time_ms: int = Field(100, gt=0)
+    max_txs_per_block: int = Field(500, gt=0)
+    txpool_max_size: int = Field(20_000, gt=0)
+    txpool_max_gap: int = Field(64, ge=0)
+    max_tx_bytes: int = Field(128 * 1024, gt=0)
+    rpc: RpcSettings = Field(default_factory=RpcSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    ordering: OrderingSettings = Field(default_factory=OrderingSettings)
+    log_level: str = "INFO"
+
+    @field_validator("chain_id")
+    @classmethod
+    def _not_mainnet_private_clash(cls, value: int) -> int:
+        # v = 37/38 marks a private transaction; with chain id 1 it would read as EIP-155.
+        if value == 1:
+            raise ValueError("chain id 1 is reserved: private transactions use v=37/38 (GoQuorum rule)")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment overrides the file; the file's values arrive as init kwargs.
+        return (env_settings, init_settings)
+
+    def ordering_path(self) -> Path:
+        return self.ordering.path or (self.data_dir / "ordering.sqlite")
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> NodeSettings:
+    """Read node.toml (relative paths resolve against its folder), apply env, validate."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        base = path.resolve().parent
+        for key in ("data_dir", "genesis_file", "unlocked_keys_file"):
+            if key in values and not Path(values[key]).is_absolute():
+                values[key] = str(base / values[key])
+        ordering = values.get("ordering", {})
+        if isinstance(ordering, dict) and "path" in ordering and not Path(ordering["path"]).is_absolute():
+            ordering["path"] = str(base / ordering["path"])
+    values.update(overrides)
+    try:
+        return NodeSettings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid node settings: {problems}") from None

@@ -1,0 +1,27 @@
+"""Every database key the node writes beside py-evm's own (one versioned prefix each)."""
+
+from __future__ import annotations
+
+_PREFIX = b"privnet:v1:"
+
+
+def make_private_state_root_key(block_hash: bytes) -> bytes:
+    """The private state root after the block (GoQuorum keys it by the public root)."""
+    return _PREFIX + b"private-root:" + block_hash
+
+
+def make_private_receipt_key(tx_hash: bytes) -> bytes:
+    return _PREFIX + b"private-receipt:" + tx_hash
+
+
+def make_private_block_logs_key(block_hash: bytes) -> bytes:
+    """Tx hashes of the block that have a private receipt on this node (for eth_getLogs)."""
+    return _PREFIX + b"private-txs:" + block_hash
+
+
+def make_contract_privacy_key(address: bytes) -> bytes:
+    return _PREFIX + b"contract-privacy:" + address
+
+
+def make_genesis_marker_key() -> bytes:
+    return _PREFIX + b"genesis-hash"

@@ -1,0 +1,1 @@
+"""One module per JSON-RPC namespace; each exports `METHODS: dict[str, Method]`."""
