@@ -39,6 +39,7 @@ from engine.errors import (
     ChainHalted,
     ExecutionReverted,
     InvalidParams,
+    PrivacyManagerUnavailable,
     ResourceNotFound,
     TransactionRejected,
 )
@@ -90,6 +91,8 @@ class Node(NodeAPI):
         self.dev_accounts = [(a.address, a.private_key) for a in unlocked]
         self.store = SqliteKV(settings.data_dir / "chain.sqlite")
         self._db = AtomicDB(self.store)
+        if privacy is not None:
+            privacy.bind(self)
         vm_class = make_vm_class(privacy.executor if privacy is not None else None)
         self._vm_class: type[PrivnetVM] = vm_class
         self._chain_class = Chain.configure(__name__="PrivnetChain", vm_configuration=((0, vm_class),),
@@ -209,11 +212,14 @@ class Node(NodeAPI):
             parent = self._head
             timestamp = max(int(time.time()), parent.timestamp)
             txs = [p.tx for p in batch]
-            if self.privacy is not None:
-                self.privacy.prefetch(txs)
-                self.privacy.begin_block(parent)
             try:
-                built = build_block(self._chain, parent, txs, timestamp, b"\x00" * 20)
+                try:
+                    if self.privacy is not None:
+                        self.privacy.prefetch(txs)
+                        self.privacy.begin_block(parent)
+                    built = build_block(self._chain, parent, txs, timestamp, b"\x00" * 20)
+                except PrivacyManagerUnavailable as exc:
+                    raise ChainHalted(f"cannot build block #{parent.block_number + 1}: {exc.message}") from None
                 self._chain.persist_block(built.block)
                 self._after_block_persisted(built.block)
                 appended = self.ordering.append_block(built.block.number, rlp.encode(built.block))
@@ -251,10 +257,10 @@ class Node(NodeAPI):
     def _import(self, block_rlp: bytes) -> None:
         block = rlp.decode(block_rlp, sedes=self._block_class)
         with self._chain_lock:
-            if self.privacy is not None:
-                self.privacy.prefetch(list(block.transactions))
-                self.privacy.begin_block(self._head)
             try:
+                if self.privacy is not None:
+                    self.privacy.prefetch(list(block.transactions))
+                    self.privacy.begin_block(self._head)
                 result = self._chain.import_block(block)
                 imported = result.imported_block
                 self._after_block_persisted(imported)
@@ -263,6 +269,9 @@ class Node(NodeAPI):
                 raise ChainHalted(
                     f"block #{block.number} does not follow from our state ({exc}); refusing to diverge"
                 ) from None
+            except PrivacyManagerUnavailable as exc:
+                self._abort_block()
+                raise ChainHalted(f"cannot import block #{block.number}: {exc.message}") from None
             except BaseException:
                 self._abort_block()
                 raise

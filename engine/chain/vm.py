@@ -18,13 +18,15 @@ from eth.abc import BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateA
 from eth.constants import POST_MERGE_DIFFICULTY, POST_MERGE_NONCE, POST_MERGE_OMMERS_HASH
 from eth.validation import validate_gas_limit, validate_length_lte
 from eth.vm.forks.prague import PragueVM
-from eth.vm.forks.prague.blocks import PragueBlock
+from eth.vm.forks.prague.blocks import PragueBlock, PragueBlockHeader
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
 from eth.vm.forks.prague.transactions import PragueLegacyTransaction, PragueTransactionBuilder
+from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth.vm.forks.spurious_dragon.transactions import SpuriousDragonUnsignedTransaction
 from eth.vm.message import Message
 from eth_utils import ValidationError
+from rlp.sedes import CountableList
 
 from engine.types import PRIVATE_V_VALUES
 
@@ -72,7 +74,14 @@ class PrivnetTransactionBuilder(PragueTransactionBuilder):
 
 
 class PrivnetBlock(PragueBlock):
+    # `fields` binds the transaction sedes when the class is made, so it is restated here.
     transaction_builder = PrivnetTransactionBuilder
+    fields = [
+        ("header", PragueBlockHeader),
+        ("transactions", CountableList(PrivnetTransactionBuilder)),
+        ("uncles", CountableList(None, max_length=0)),
+        ("withdrawals", CountableList(Withdrawal)),
+    ]
 
 
 def is_private_marker(transaction: SignedTransactionAPI) -> bool:

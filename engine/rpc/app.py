@@ -33,6 +33,7 @@ from engine.rpc.methods import eth, net, priv, web3
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 JSON = "application/json"
+DRAIN_FACTOR = 4
 
 
 def client_version() -> str:
@@ -80,24 +81,37 @@ class _BodyTooLarge(Exception):
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, or _BodyTooLarge past `limit`. An oversized body is still read (and dropped)
+    up to DRAIN_FACTOR × limit, so the answer reaches a client that is still sending and the
+    connection stays usable; beyond that the server answers at once and the connection closes."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isdigit() and int(declared) > limit * DRAIN_FACTOR:
         raise _BodyTooLarge
     chunks = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _BodyTooLarge
+            if size > limit * DRAIN_FACTOR:
+                raise _BodyTooLarge
+            chunks.clear()
+            continue
         chunks.append(chunk)
+    if size > limit:
+        raise _BodyTooLarge
     return b"".join(chunks)
 
 
 def create_rpc_app(node: NodeAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, max_batch_size: int = 1000,
                    max_log_block_range: int = 10_000, filter_idle_timeout: float = 300.0,
                    max_filters: int = 10_000) -> FastAPI:
-    """The node's JSON-RPC app. Limits: body size (HTTP 413 with a -32600 error body beyond
-    it), entries per batch, blocks per `eth_getLogs`, installed filters and their idle life."""
+    """The node's JSON-RPC app. Limits: body size, entries per batch, blocks per `eth_getLogs`,
+    installed filters and their idle life.
+
+    Note: an oversized body is answered with HTTP 200 and a -32600 error object, not 413:
+    web3.py's HTTPProvider retries HTTP errors with back-off (five uploads of the same
+    oversized body, ~2 s), while a JSON-RPC error reaches the caller at once.
+    """
     filters = FilterRegistry(node, idle_timeout=filter_idle_timeout, max_filters=max_filters,
                              max_block_range=max_log_block_range)
     context = RpcContext(node=node, filters=filters, client_version=client_version(),
@@ -113,7 +127,7 @@ def create_rpc_app(node: NodeAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
             body = await _read_body(request, max_body_bytes)
         except _BodyTooLarge:
             error = InvalidRequest(f"invalid request: body larger than {max_body_bytes} bytes")
-            return Response(_dumps(error_response(None, error)), status_code=413, media_type=JSON)
+            return Response(_dumps(error_response(None, error)), media_type=JSON)
         try:
             payload = _loads(body)
         except ParseError as exc:

@@ -115,9 +115,9 @@ def data(value: object, name: str, *, length: int | None = None) -> bytes:
     try:
         raw = binascii.unhexlify(digits)
     except (binascii.Error, ValueError):
-        if len(digits) % 2:
-            raise fail(name, "hex string has odd length") from None
-        raise fail(name, "invalid hex digit") from None
+        if _HEX_DIGITS_RE.fullmatch(digits) is None:
+            raise fail(name, "invalid hex digit") from None
+        raise fail(name, "hex string has odd length") from None
     if length is not None and len(raw) != length:
         raise fail(name, f"expected {length} bytes, got {len(raw)}")
     return raw
@@ -276,10 +276,9 @@ def private_args(fields: dict[str, Any], name: str) -> PrivateArgs | None:
     """
     raw_for = fields.get("privateFor")
     if raw_for is None:
-        flag = fields.get("privacyFlag")
-        if fields.get("privateFrom") is not None or fields.get("mandatoryFor") is not None or (
-            flag is not None and flag != 0 and flag != "0x0"
-        ):
+        raw_flag = fields.get("privacyFlag")
+        flagged = raw_flag is not None and privacy_flag(raw_flag, f"{name}.privacyFlag") != 0
+        if flagged or fields.get("privateFrom") is not None or fields.get("mandatoryFor") is not None:
             raise fail(f"{name}.privateFor", "missing: privateFrom, privacyFlag and mandatoryFor "
                                              "only apply to private transactions")
         return None

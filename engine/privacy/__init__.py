@@ -1,0 +1,1 @@
+"""GoQuorum privacy on the node: manager client, private state, private execution."""

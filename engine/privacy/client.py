@@ -1,0 +1,170 @@
+"""HTTP client for the node's own private transaction manager (Tessera-shaped Q2T API).
+
+Note: a 404 on receive means "not a party" and is an ordinary answer. A transport error
+or a 5xx is retried (`retries` times, `retry_delay_s` apart, as GoQuorum does) and then
+raises PrivacyManagerUnavailable: the node stops importing rather than guess.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from engine.abc import PrivacyManagerClientAPI, ReceivedPayload
+from engine.errors import NotAParty, PrivacyManagerError, PrivacyManagerUnavailable, PrivateTransactionRejected
+from engine.types import PayloadHash, PrivacyFlag, PtmPublicKey
+
+logger = logging.getLogger(__name__)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
+    def __init__(self, url: str, retries: int = 5, retry_delay_s: float = 1.0, timeout_s: float = 10.0) -> None:
+        if url.startswith("unix://"):
+            transport = httpx.HTTPTransport(uds=url[len("unix://"):])
+            base_url = "http://tessera"
+        else:
+            transport = httpx.HTTPTransport()
+            base_url = url.rstrip("/")
+        self.url = url
+        self.retries = retries
+        self.retry_delay_s = retry_delay_s
+        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout_s,
+                                  limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- transport with bounded retries ---------------------------------------------------
+    def _request(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> httpx.Response:
+        attempts = 1 + (self.retries if retry else 0)
+        last_error = ""
+        for attempt in range(attempts):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 500:
+                    return response
+                last_error = f"{response.status_code} status: {_body_text(response)}"
+            if attempt + 1 < attempts:
+                logger.warning("privacy manager %s %s failed (%s); retrying", method, path, last_error)
+                time.sleep(self.retry_delay_s)
+        raise PrivacyManagerUnavailable(f"private transaction manager at {self.url} unavailable: {last_error}")
+
+    @staticmethod
+    def _raise_for_client_error(response: httpx.Response) -> None:
+        if response.status_code >= 400:
+            # GoQuorum reports a manager error as "<status> status: <body>".
+            raise PrivateTransactionRejected(f"{response.status_code} status: {_body_text(response)}")
+
+    # -- PrivacyManagerClientAPI -------------------------------------------------------------
+    def upcheck(self) -> bool:
+        try:
+            return self._http.get("/upcheck").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def send(self, payload: bytes, private_from: PtmPublicKey | None, private_for: tuple[PtmPublicKey, ...],
+             privacy_flag: PrivacyFlag = PrivacyFlag.STANDARD_PRIVATE,
+             affected_contract_transactions: tuple[PayloadHash, ...] = (),
+             exec_hash: bytes = b"", mandatory_recipients: tuple[PtmPublicKey, ...] = ()) -> PayloadHash:
+        body: dict[str, Any] = {"payload": b64(payload), "to": list(private_for), "privacyFlag": int(privacy_flag)}
+        if private_from:
+            body["from"] = private_from
+        if affected_contract_transactions:
+            body["affectedContractTransactions"] = [b64(h) for h in affected_contract_transactions]
+        if exec_hash:
+            body["execHash"] = b64(exec_hash)
+        if mandatory_recipients:
+            body["mandatoryRecipients"] = list(mandatory_recipients)
+        # Not retried: /send is not idempotent towards the recipients' managers.
+        response = self._request("POST", "/send", json=body, retry=False)
+        self._raise_for_client_error(response)
+        return PayloadHash(unb64(response.json()["key"]))
+
+    def receive(self, payload_hash: PayloadHash) -> ReceivedPayload | None:
+        response = self._request("GET", f"/transaction/{quote(b64(payload_hash), safe='')}")
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise PrivacyManagerError(f"{response.status_code} status: {_body_text(response)}")
+        data = response.json()
+        return ReceivedPayload(
+            payload=unb64(data["payload"]),
+            privacy_flag=PrivacyFlag.from_wire(int(data.get("privacyFlag", 0))),
+            affected_contract_transactions=tuple(
+                PayloadHash(unb64(h)) for h in _acoth_keys(data.get("affectedContractTransactions"))
+            ),
+            exec_hash=unb64(data["execHash"]) if data.get("execHash") else b"",
+            mandatory_recipients=tuple(PtmPublicKey(k) for k in data.get("mandatoryRecipients") or ()),
+        )
+
+    def store_raw(self, payload: bytes, private_from: PtmPublicKey | None) -> PayloadHash:
+        body: dict[str, Any] = {"payload": b64(payload)}
+        if private_from:
+            body["from"] = private_from
+        response = self._request("POST", "/storeraw", json=body, retry=False)
+        self._raise_for_client_error(response)
+        return PayloadHash(unb64(response.json()["key"]))
+
+    def send_signed(self, payload_hash: PayloadHash, private_for: tuple[PtmPublicKey, ...],
+                    privacy_flag: PrivacyFlag = PrivacyFlag.STANDARD_PRIVATE,
+                    affected_contract_transactions: tuple[PayloadHash, ...] = (),
+                    exec_hash: bytes = b"", mandatory_recipients: tuple[PtmPublicKey, ...] = ()) -> PayloadHash:
+        body: dict[str, Any] = {"hash": b64(payload_hash), "to": list(private_for), "privacyFlag": int(privacy_flag)}
+        if affected_contract_transactions:
+            body["affectedContractTransactions"] = [b64(h) for h in affected_contract_transactions]
+        if exec_hash:
+            body["execHash"] = b64(exec_hash)
+        if mandatory_recipients:
+            body["mandatoryRecipients"] = list(mandatory_recipients)
+        response = self._request("POST", "/sendsignedtx", json=body, retry=False)
+        self._raise_for_client_error(response)
+        return PayloadHash(unb64(response.json()["key"]))
+
+    def public_keys(self) -> list[PtmPublicKey]:
+        response = self._request("GET", "/partyinfo/keys")
+        self._raise_for_client_error(response)
+        return [PtmPublicKey(k["key"]) for k in response.json().get("keys", [])]
+
+    def receive_or_raise(self, payload_hash: PayloadHash) -> ReceivedPayload:
+        received = self.receive(payload_hash)
+        if received is None:
+            raise NotAParty("this node is not a party to the transaction")
+        return received
+
+
+def _acoth_keys(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, dict):
+        return list(value.keys())
+    return [str(v) for v in value]
+
+
+def _body_text(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+        if isinstance(data, dict) and "error" in data:
+            return str(data["error"])
+    except ValueError:
+        pass
+    return response.text[:500]
+
+
+ClientFactory = Callable[[], PrivacyManagerClientAPI]

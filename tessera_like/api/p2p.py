@@ -1,0 +1,93 @@
+"""P2P API: what other managers ask of this one (PROTOCOL.md §5, §10).
+
+Served on its own port (optionally TLS), never on the Q2T address.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import PlainTextResponse, Response
+
+from tessera_like.api.common import (
+    ERROR_RESPONSES,
+    JSON,
+    OCTET,
+    get_manager,
+    json_body,
+    json_response,
+    octet_body,
+    read_json,
+    require_media_type,
+)
+from tessera_like.api.models import (
+    ErrorResponse,
+    PartyInfoDocument,
+    ResendRequest,
+    decode_hash,
+    decode_public_key,
+    encode_b64,
+    parse_body,
+)
+from tessera_like.errors import InvalidRequest
+from tessera_like.manager import TransactionManager
+from tessera_like.peers import PeerNetwork
+
+
+async def get_network(request: Request) -> PeerNetwork:
+    network: PeerNetwork = request.app.state.network
+    return network
+
+
+def build_p2p_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/upcheck", response_class=PlainTextResponse, summary="Liveness: 200 \"I'm up!\"")
+    async def upcheck() -> PlainTextResponse:
+        return PlainTextResponse("I'm up!")
+
+    @router.get("/partyinfo", summary="This manager's view: {url, keys: [{key, url}], peers: [{url}]}",
+                responses={200: {"model": PartyInfoDocument}})
+    def get_partyinfo(network: PeerNetwork = Depends(get_network)) -> Response:
+        return json_response(network.party.to_json())
+
+    @router.post("/partyinfo", openapi_extra=json_body(PartyInfoDocument),
+                 summary="Exchange party info: send yours, get ours (with ownership proofs)",
+                 responses={200: {"model": PartyInfoDocument}, **ERROR_RESPONSES})
+    async def post_partyinfo(request: Request, network: PeerNetwork = Depends(get_network)) -> Response:
+        require_media_type(request, JSON)
+        raw = await request.body()
+        parse_body(raw, PartyInfoDocument)  # shape check; answer_partyinfo reads the fields leniently
+        answer = await run_in_threadpool(network.answer_partyinfo, json.loads(raw))
+        return json_response(answer)
+
+    @router.post("/push", status_code=201, response_class=PlainTextResponse,
+                 openapi_extra=octet_body("an encoded payload (see docs/manager-api.md)"),
+                 summary="Store a payload distributed to a key held here; 201 text key",
+                 responses={403: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, **ERROR_RESPONSES})
+    async def push(request: Request, manager: TransactionManager = Depends(get_manager)) -> PlainTextResponse:
+        require_media_type(request, OCTET)
+        tx_hash = await run_in_threadpool(manager.push, await request.body())
+        return PlainTextResponse(encode_b64(tx_hash), status_code=201)
+
+    @router.post("/resend", openapi_extra=json_body(ResendRequest),
+                 summary="ALL: push every payload the key can open to its owner; INDIVIDUAL: return one",
+                 responses={200: {"content": {OCTET: {}}, "description": "INDIVIDUAL: the encoded payload"},
+                            **ERROR_RESPONSES})
+    async def resend(request: Request, manager: TransactionManager = Depends(get_manager)) -> Response:
+        body: ResendRequest = await read_json(request, ResendRequest)
+        key = decode_public_key(body.public_key, "publicKey")
+        if body.type == "ALL":
+            await run_in_threadpool(manager.resend_all, key)
+            return Response(status_code=200)
+        if not body.key:
+            raise InvalidRequest("key is required for an INDIVIDUAL resend")
+        encoded = await run_in_threadpool(manager.resend_individual, key, decode_hash(body.key, "key"))
+        return Response(encoded, media_type=OCTET)
+
+    return router
+
+
+__all__ = ["build_p2p_router", "get_network"]

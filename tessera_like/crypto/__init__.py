@@ -1,0 +1,1 @@
+"""Key pairs, key files and envelope encryption, all on the `cryptography` package."""

@@ -1,0 +1,111 @@
+"""Key and config generation for a development network of N managers.
+
+Used by tests and by tools such as `privnet up`: one folder per manager with its key pair
+and a `manager.toml` whose `peers` list the other managers' P2P URLs::
+
+    specs = create_dev_network(Path(".privnet/managers"), ["node1", "node2", "node3", "node4"],
+                               ports=[(9101, 9001), (9102, 9002), (9103, 9003), (9104, 9004)])
+    # then, per manager: python -m tessera_like --config specs[i].config_path
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tessera_like.crypto.keyfile import DEFAULT_SCRYPT_N, write_key_files
+
+
+@dataclass(frozen=True)
+class DevManager:
+    """Where one generated manager lives and how to reach it."""
+
+    name: str
+    directory: Path
+    config_path: Path
+    public_key: str
+    q2t_url: str
+    p2p_url: str
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Path):
+        return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dump_toml(settings: Mapping[str, Any]) -> str:
+    """TOML for a manager config: scalars and lists, tables, and arrays of tables."""
+    lines: list[str] = []
+    tables: list[tuple[str, Mapping[str, Any]]] = []
+    arrays: list[tuple[str, Sequence[Mapping[str, Any]]]] = []
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            tables.append((key, value))
+        elif isinstance(value, list | tuple) and value and all(isinstance(v, Mapping) for v in value):
+            arrays.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for key, table in tables:
+        lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None]
+    for key, items in arrays:
+        for item in items:
+            lines += ["", f"[[{key}]]"] + [f"{k} = {_toml_value(v)}" for k, v in item.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def create_dev_network(base_dir: Path, names: Sequence[str], ports: Sequence[tuple[int, int]],
+                       host: str = "127.0.0.1", password: str | None = None,
+                       extra: Mapping[str, Any] | None = None,
+                       scrypt_n: int = DEFAULT_SCRYPT_N) -> list[DevManager]:
+    """Generate keys and `manager.toml` for each name; `ports[i]` = (q2t_port, p2p_port).
+
+    Keys are unencrypted when `password` is None (a development network, like GoQuorum's
+    quickstart); otherwise each folder gets a `password` file (mode 0600) used by its key.
+    Each manager's peers are all the others; its database is `manager.db` in its folder.
+    """
+    if len(ports) != len(names):
+        raise ValueError("one (q2t_port, p2p_port) pair per manager")
+    p2p_urls = [f"http://{host}:{p2p}" for _, p2p in ports]
+    managers = []
+    for index, name in enumerate(names):
+        directory = base_dir / name
+        directory.mkdir(parents=True, exist_ok=True)
+        password_file = None
+        if password is not None:
+            password_file = directory / "password"
+            password_file.touch(mode=0o600)
+            password_file.write_text(password + "\n", encoding="utf-8")
+        pub, key = write_key_files(directory, "key", password, scrypt_n=scrypt_n)
+        q2t_port, p2p_port = ports[index]
+        config: dict[str, Any] = {
+            "q2t_host": "127.0.0.1",
+            "q2t_port": q2t_port,
+            "p2p_host": host,
+            "p2p_port": p2p_port,
+            "p2p_url": p2p_urls[index],
+            "peers": [u for i, u in enumerate(p2p_urls) if i != index],
+            "db_url": "sqlite:///manager.db",
+            **(extra or {}),
+            "keys": [{"public_key_file": pub.name, "private_key_file": key.name,
+                      "password_file": password_file.name if password_file else None}],
+        }
+        config_path = directory / "manager.toml"
+        config_path.write_text(dump_toml(config), encoding="utf-8")
+        managers.append(DevManager(name, directory, config_path, pub.read_text(encoding="utf-8").strip(),
+                                   f"http://127.0.0.1:{q2t_port}", p2p_urls[index]))
+    return managers
+
+
+__all__ = ["DevManager", "create_dev_network", "dump_toml"]

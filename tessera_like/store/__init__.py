@@ -1,0 +1,1 @@
+"""Payload storage: one SQL code path for SQLite and PostgreSQL."""

@@ -1,0 +1,245 @@
+"""Four managers (A–D) as real servers on loopback: distribution, privacy, recovery, failures."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from tessera_like.config import KeyConfig, ManagerSettings
+from tessera_like.crypto.keyfile import write_key_files
+from tessera_like.runtime import ManagerProcess
+
+pytestmark = pytest.mark.integration
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def make_settings(directory: Path, name: str, peers: list[str], password: str | None = None,
+                  **overrides: object) -> ManagerSettings:
+    password_file = None
+    if password is not None:
+        password_file = directory / f"{name}.password"
+        password_file.write_text(password + "\n")
+    pub, key = write_key_files(directory, name, password, scrypt_n=2**14)
+    return ManagerSettings(
+        q2t_port=0, p2p_port=0, peers=peers, db_url=f"sqlite:///{directory / f'{name}.db'}",
+        keys=[KeyConfig(public_key_file=pub, private_key_file=key, password_file=password_file)],
+        gossip_interval_seconds=3600, peer_timeout_seconds=5, log_level="warning", **overrides)  # type: ignore[arg-type]
+
+
+class Node:
+    """One running manager plus a client for each of its APIs."""
+
+    def __init__(self, process: ManagerProcess) -> None:
+        self.process = process
+        self.key = process.public_keys[0]
+        self.q2t = httpx.Client(base_url=process.q2t_url, timeout=20)
+        self.p2p = httpx.Client(base_url=process.p2p_url, timeout=20)
+
+    def send(self, payload: bytes, to: list[str], **extra: object) -> httpx.Response:
+        return self.q2t.post("/send", json={"payload": b64(payload), "to": to, **extra})
+
+    def get(self, key: str, to: str | None = None) -> httpx.Response:
+        return self.q2t.get(f"/transaction/{quote(key, safe='')}", params={"to": to} if to else None)
+
+    def stored(self, key: str) -> bytes | None:
+        return self.process.manager.store.get(base64.b64decode(key))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.q2t.close()
+        self.p2p.close()
+        self.process.stop()
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Node]]:
+    directory = tmp_path_factory.mktemp("managers")
+    nodes: dict[str, Node] = {}
+    try:
+        a = ManagerProcess(make_settings(directory, "A", [], password="pw-a", max_payload_bytes=64 * 1024))
+        nodes["A"] = Node(a.start())
+        for name in "BCD":
+            nodes[name] = Node(ManagerProcess(make_settings(directory, name, [a.p2p_url])).start())
+        for node in nodes.values():
+            node.process.parts.network.refresh()  # type: ignore[union-attr]
+        yield nodes
+    finally:
+        for node in nodes.values():
+            node.close()
+
+
+def test_a_sends_to_b_and_c_d_sees_nothing(net: dict[str, Node]) -> None:
+    a, b, c, d = net["A"], net["B"], net["C"], net["D"]
+    response = a.send(b"deliver 100 XS0001 vs 99.5 EUR", [b.key, c.key])
+    assert response.status_code == 201, response.text
+    key = response.json()["key"]
+    assert len(base64.b64decode(key)) == 64
+    assert response.headers["location"] == f"/transaction/{quote(key, safe='')}"
+    for node in (b, c):
+        got = node.get(key, to=node.key)
+        assert got.status_code == 200, got.text
+        assert base64.b64decode(got.json()["payload"]) == b"deliver 100 XS0001 vs 99.5 EUR"
+        assert got.json()["senderKey"] == a.key
+    assert d.get(key).status_code == 404
+    assert d.get(key, to=d.key).status_code == 404
+    assert d.stored(key) is None
+    mine = a.get(key)
+    assert mine.status_code == 200 and base64.b64decode(mine.json()["payload"]).startswith(b"deliver")
+    assert a.q2t.get(response.headers["location"]).status_code == 200
+    assert a.q2t.get(f"/transaction/{quote(key, safe='')}/isSender").text == "true"
+    assert b.q2t.get(f"/transaction/{quote(key, safe='')}/isSender").text == "false"
+    assert set(a.q2t.get(f"/transaction/{quote(key, safe='')}/participants").text.split(",")) == {
+        a.key, b.key, c.key}
+    assert b.q2t.get(f"/transaction/{quote(key, safe='')}/participants").text == b.key
+    legacy = b.q2t.post("/receive", json={"key": key, "to": b.key})
+    assert legacy.status_code == 200 and base64.b64decode(legacy.json()["payload"]).startswith(b"deliver")
+    assert d.q2t.post("/receive", json={"key": key}).status_code == 404
+
+
+def test_recipient_recovers_a_lost_payload_through_resend(net: dict[str, Node]) -> None:
+    a, b = net["A"], net["B"]
+    key = a.send(b"lost and found", [b.key]).json()["key"]
+    assert b.q2t.delete(f"/transaction/{quote(key, safe='')}").status_code == 204
+    assert b.get(key).status_code == 404
+    resend = a.p2p.post("/resend", json={"type": "ALL", "publicKey": b.key})
+    assert resend.status_code == 200, resend.text
+    recovered = b.get(key, to=b.key)
+    assert recovered.status_code == 200 and base64.b64decode(recovered.json()["payload"]) == b"lost and found"
+
+
+def test_sender_recovers_what_it_sent_from_a_recipient(net: dict[str, Node]) -> None:
+    a, b, c = net["A"], net["B"], net["C"]
+    key = a.send(b"sent by A", [b.key, c.key]).json()["key"]
+    assert a.q2t.delete(f"/transaction/{quote(key, safe='')}").status_code == 204
+    assert a.get(key).status_code == 404
+    assert b.p2p.post("/resend", json={"type": "ALL", "publicKey": a.key}).status_code == 200
+    back = a.get(key, to=a.key)
+    assert back.status_code == 200 and base64.b64decode(back.json()["payload"]) == b"sent by A"
+    assert a.q2t.get(f"/transaction/{quote(key, safe='')}/isSender").text == "true"
+
+
+def test_resend_individual_returns_the_recipients_copy(net: dict[str, Node]) -> None:
+    a, b = net["A"], net["B"]
+    key = a.send(b"one", [b.key]).json()["key"]
+    answer = a.p2p.post("/resend", json={"type": "INDIVIDUAL", "publicKey": b.key, "key": key})
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/octet-stream"
+    assert answer.content[0] == 1  # codec version byte
+    assert b.p2p.post("/push", content=answer.content,
+                      headers={"content-type": "application/octet-stream"}).status_code == 409
+
+
+def test_unknown_recipient_is_404_naming_the_key(net: dict[str, Node]) -> None:
+    stranger = b64(bytes(range(32)))
+    response = net["A"].send(b"x", [stranger])
+    assert response.status_code == 404
+    assert stranger in response.json()["error"]
+
+
+def test_a_new_manager_is_found_by_one_gossip_round_on_send(net: dict[str, Node], tmp_path: Path) -> None:
+    a = net["A"]
+    late = Node(ManagerProcess(make_settings(tmp_path, "E", [a.process.p2p_url])).start())
+    try:
+        deadline = time.monotonic() + 10
+        while late.process.p2p_url not in [p["url"] for p in a.p2p.get("/partyinfo").json()["peers"]]:
+            assert time.monotonic() < deadline, "E never introduced itself to A"
+            time.sleep(0.05)
+        assert late.key not in [k["key"] for k in a.q2t.get("/partyinfo/keys").json()["keys"]]
+        response = a.send(b"welcome", [late.key])
+        assert response.status_code == 201, response.text
+        got = late.get(response.json()["key"])
+        assert got.status_code == 200 and base64.b64decode(got.json()["payload"]) == b"welcome"
+    finally:
+        late.close()
+
+
+def test_a_down_recipient_fails_the_send_with_503_and_nothing_stored(net: dict[str, Node], tmp_path: Path) -> None:
+    a, b = net["A"], net["B"]
+    doomed = Node(ManagerProcess(make_settings(tmp_path, "F", [a.process.p2p_url])).start())
+    doomed_key, doomed_url = doomed.key, doomed.process.p2p_url
+    a.process.parts.network.refresh()  # type: ignore[union-attr]
+    doomed.close()
+    before = a.process.manager.store.count()
+    response = a.send(b"never", [b.key, doomed_key])
+    assert response.status_code == 503
+    assert doomed_url in response.json()["error"]
+    assert a.process.manager.store.count() == before
+    assert a.q2t.get("/upcheck").status_code == 200
+
+
+def test_raw_store_then_signed_send_keeps_the_key(net: dict[str, Node]) -> None:
+    a, b, c = net["A"], net["B"], net["C"]
+    stored = a.q2t.post("/storeraw", json={"payload": b64(b"raw for signing")})
+    assert stored.status_code == 200, stored.text
+    raw_key = stored.json()["key"]
+    assert b.get(raw_key).status_code == 404
+    assert a.get(raw_key).status_code == 404  # raw: not a distributed transaction yet
+    raw_view = a.q2t.get(f"/transaction/{quote(raw_key, safe='')}", params={"isRaw": "true"})
+    assert base64.b64decode(raw_view.json()["payload"]) == b"raw for signing"
+    sent = a.q2t.post("/sendsignedtx", json={"hash": raw_key, "to": [b.key]})
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["key"] == raw_key
+    assert base64.b64decode(b.get(raw_key).json()["payload"]) == b"raw for signing"
+    assert c.get(raw_key).status_code == 404
+
+
+def test_sendraw_with_headers(net: dict[str, Node]) -> None:
+    a, b = net["A"], net["B"]
+    response = a.q2t.post("/sendraw", content=b"\x00\x01binary",
+                          headers={"content-type": "application/octet-stream", "c11n-from": a.key,
+                                   "c11n-to": f"{b.key}"})
+    assert response.status_code == 200, response.text
+    got = b.get(response.text)
+    assert base64.b64decode(got.json()["payload"]) == b"\x00\x01binary"
+
+
+def test_enhanced_privacy_fields_round_trip(net: dict[str, Node]) -> None:
+    a, b, c = net["A"], net["B"], net["C"]
+    creation = a.send(b"create", [b.key], privacyFlag=2, mandatoryRecipients=[b.key]).json()["key"]
+    call = a.send(b"call", [b.key, c.key], privacyFlag=2, mandatoryRecipients=[b.key],
+                  affectedContractTransactions=[creation], execHash=b64(b"\x11" * 32))
+    assert call.status_code == 201, call.text
+    key = call.json()["key"]
+    for node, acoth in ((b, [creation]), (c, [])):
+        body = node.get(key).json()
+        assert body["privacyFlag"] == 2
+        assert body["mandatoryRecipients"] == [b.key]
+        assert body["execHash"] == b64(b"\x11" * 32)
+        assert body["affectedContractTransactions"] == acoth
+    assert b.q2t.get(f"/transaction/{quote(key, safe='')}/mandatory").text == b.key
+    mismatch = a.send(b"x", [b.key], privacyFlag=1, affectedContractTransactions=[creation])
+    assert mismatch.status_code == 403 and "does not match" in mismatch.json()["error"]
+
+
+def test_party_info_and_keys(net: dict[str, Node]) -> None:
+    a = net["A"]
+    known = {k["key"] for k in a.q2t.get("/partyinfo/keys").json()["keys"]}
+    assert {n.key for n in net.values()} <= known
+    assert a.q2t.get("/keys").json() == {"keys": [{"key": a.key}]}
+    info = net["B"].p2p.get("/partyinfo").json()
+    assert info["url"] == net["B"].process.p2p_url
+    by_key = {k["key"]: k["url"] for k in info["keys"]}
+    assert by_key[a.key] == a.process.p2p_url
+
+
+def test_service_endpoints_and_openapi(net: dict[str, Node]) -> None:
+    a = net["A"]
+    assert a.q2t.get("/upcheck").text == "I'm up!"
+    assert a.p2p.get("/upcheck").text == "I'm up!"
+    assert a.q2t.get("/version").status_code == 200
+    assert "2.1" in a.q2t.get("/version/api").json()
+    q2t_paths = a.q2t.get("/openapi.json").json()["paths"]
+    for path in ("/send", "/sendraw", "/storeraw", "/sendsignedtx", "/receive", "/transaction/{key}",
+                 "/transaction/{key}/isSender", "/transaction/{key}/participants", "/partyinfo/keys"):
+        assert path in q2t_paths, path
+    assert "requestBody" in q2t_paths["/send"]["post"]
+    p2p_paths = a.p2p.get("/openapi.json").json()["paths"]
+    assert {"/partyinfo", "/push", "/resend", "/upcheck"} <= set(p2p_paths)
+    assert "/send" not in p2p_paths and "/push" not in q2t_paths
