@@ -129,9 +129,7 @@ class Node(NodeAPI):
             genesis = dev_genesis(settings.chain_id, settings.block_gas_limit, unlocked)
         if settings.unlocked_keys_file is not None:
             keys = json.loads(Path(settings.unlocked_keys_file).read_text())
-            unlocked = [DevAccount(Account.from_key(k).address_bytes if hasattr(Account.from_key(k), "address_bytes")
-                                   else bytes.fromhex(Account.from_key(k).address[2:]), bytes.fromhex(k[2:]))
-                        for k in keys]
+            unlocked = [DevAccount(bytes.fromhex(Account.from_key(k).address[2:]), bytes.fromhex(k[2:])) for k in keys]
         return cls(settings, genesis, unlocked, ordering or open_ordering(settings), privacy)
 
     def _open_chain(self) -> Chain:
