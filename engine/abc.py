@@ -124,6 +124,10 @@ class NodeAPI(ABC):
         """The decrypted payload, or None when this node is not a party."""
 
     @abstractmethod
+    def get_quorum_payload_extra(self, payload_hash: PayloadHash) -> ReceivedPayload | None:
+        """The payload with its privacy metadata, or None when this node is not a party."""
+
+    @abstractmethod
     def get_contract_privacy_metadata(self, address: Address) -> dict[str, object] | None: ...
 
     # -- lifecycle -------------------------------------------------------------------

@@ -41,7 +41,7 @@ def build_node(settings: NodeSettings) -> Node:
 def make_server(node: Node, settings: NodeSettings) -> uvicorn.Server:
     from engine.rpc.app import create_rpc_app
 
-    app = create_rpc_app(node, max_body_bytes=settings.rpc.max_body_bytes)
+    app = create_rpc_app(node, max_body_bytes=settings.rpc.max_body_bytes, max_batch_size=settings.rpc.max_batch_size)
     config = uvicorn.Config(app, host=settings.rpc.host, port=settings.rpc.port, log_level="warning",
                             access_log=False, timeout_keep_alive=30)
     return uvicorn.Server(config)

@@ -26,7 +26,7 @@ from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
 from eth_utils import ValidationError, keccak, to_checksum_address
 
-from engine.abc import NodeAPI, OrderingServiceAPI
+from engine.abc import NodeAPI, OrderingServiceAPI, ReceivedPayload
 from engine.chain.builder import build_block
 from engine.chain.genesis import DevAccount, GenesisSpec, derive_dev_accounts, dev_genesis
 from engine.chain.txpool import AccountView, TxPool
@@ -516,22 +516,26 @@ class Node(NodeAPI):
         header = self._header("latest" if block_id == "pending" else block_id)
         cap = min(request.gas or header.gas_limit, header.gas_limit)
         with self._chain_lock:
+
+            def fits(gas: int) -> bool:
+                try:
+                    return not self._execute(request, header, gas).is_error
+                except TransactionRejected:  # below intrinsic gas or EIP-7623's calldata floor
+                    return False
+
             first = self._execute(request, header, cap)
             _raise_for_computation(first)
             used = int(cap - first.get_gas_remaining())
-            if used + first.get_gas_refund() <= 0:
+            if first.get_gas_refund() == 0 and fits(used):
                 return used
-
-            def fits(gas: int) -> bool:
-                return not self._execute(request, header, gas).is_error
-
-            # EIP-150 keeps 1/64 back at each call depth: start a little above what was used.
+            # EIP-150 keeps 1/64 back at each call depth: start a little above what was used,
+            # then bisect down to the smallest limit that succeeds (as geth does).
             low, high = used - 1, min(cap, used + used // 32 + 2_300 + first.get_gas_refund())
             while not fits(high):
                 low, high = high, min(cap, high * 2)
                 if low >= cap:
                     return cap
-            while high - low > 1_000:
+            while high - low > 1:
                 mid = (low + high) // 2
                 if fits(mid):
                     high = mid
@@ -623,6 +627,11 @@ class Node(NodeAPI):
         if self.privacy is None:
             return None
         return self.privacy.get_payload(payload_hash)
+
+    def get_quorum_payload_extra(self, payload_hash: PayloadHash) -> ReceivedPayload | None:
+        if self.privacy is None:
+            return None
+        return self.privacy.get_payload_extra(payload_hash)
 
     def get_contract_privacy_metadata(self, address: Address) -> dict[str, object] | None:
         if self.privacy is None:

@@ -138,7 +138,7 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
         return PayloadHash(unb64(response.json()["key"]))
 
     def public_keys(self) -> list[PtmPublicKey]:
-        response = self._request("GET", "/partyinfo/keys")
+        response = self._request("GET", "/keys")  # this manager's own keys (/partyinfo/keys: everyone's)
         self._raise_for_client_error(response)
         return [PtmPublicKey(k["key"]) for k in response.json().get("keys", [])]
 

@@ -52,9 +52,6 @@ def method_table(node: NodeAPI) -> dict[str, Method]:
         if overlap:
             raise RuntimeError(f"methods registered twice: {sorted(overlap)}")
         table.update(module.METHODS)
-    for name, (capability, method) in priv.OPTIONAL_METHODS.items():
-        if callable(getattr(node, capability, None)):
-            table[name] = method
     return table
 
 

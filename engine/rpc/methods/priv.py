@@ -30,7 +30,7 @@ def get_quorum_payload(ctx: RpcContext, payload_hash: PayloadHash) -> bytes:
 
 
 def get_quorum_payload_extra(ctx: RpcContext, payload_hash: PayloadHash) -> ReceivedPayload | None:
-    return ctx.node.get_quorum_payload_extra(payload_hash)  # type: ignore[attr-defined, no-any-return]
+    return ctx.node.get_quorum_payload_extra(payload_hash)
 
 
 def get_contract_privacy_metadata(ctx: RpcContext, address: Address) -> dict[str, object]:
@@ -64,6 +64,7 @@ PAYLOAD_HASH = Param("payloadHash", p.payload_hash)
 
 METHODS: dict[str, Method] = {
     "eth_getQuorumPayload": Method(get_quorum_payload, (PAYLOAD_HASH,), result=fmt.data),
+    "eth_getQuorumPayloadExtra": Method(get_quorum_payload_extra, (PAYLOAD_HASH,), result=fmt.quorum_payload_extra),
     "eth_getContractPrivacyMetadata": Method(get_contract_privacy_metadata, (Param("address", p.address),),
                                              result=_metadata),
     "eth_sendRawPrivateTransaction": Method(send_raw_private_transaction, (
@@ -74,13 +75,4 @@ METHODS: dict[str, Method] = {
         Param("address", p.address),
         Param("block", p.block_id, required=False, default="latest"),
     ), result=fmt.data),
-}
-
-# Served only by a node that offers the capability named on the left (NodeAPI does not
-# declare it yet; see docs/jsonrpc.md).
-OPTIONAL_METHODS: dict[str, tuple[str, Method]] = {
-    "eth_getQuorumPayloadExtra": (
-        "get_quorum_payload_extra",
-        Method(get_quorum_payload_extra, (PAYLOAD_HASH,), result=fmt.quorum_payload_extra),
-    ),
 }

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from eth_utils import keccak
 
-from engine.abc import NodeAPI
+from engine.abc import NodeAPI, ReceivedPayload
 from engine.errors import ExecutionReverted, ResourceNotFound, TransactionRejected
 from engine.types import (
     Address,
@@ -90,6 +90,7 @@ class FakeNode(NodeAPI):
         self.calls: list[tuple[TxRequest, BlockId]] = []
         self.payloads: dict[bytes, bytes] = {}
         self.privacy_metadata: dict[Address, dict[str, object]] = {}
+        self.payload_extras: dict[bytes, ReceivedPayload] = {}
         self.log_queries: list[LogFilter] = []
         self.fail_with: Exception | None = None
         for _ in range(blocks):
@@ -242,6 +243,9 @@ class FakeNode(NodeAPI):
 
     def get_quorum_payload(self, payload_hash: PayloadHash) -> bytes | None:
         return self.payloads.get(payload_hash)
+
+    def get_quorum_payload_extra(self, payload_hash: PayloadHash) -> ReceivedPayload | None:
+        return self.payload_extras.get(payload_hash)
 
     def get_contract_privacy_metadata(self, address: Address) -> dict[str, object] | None:
         return self.privacy_metadata.get(address)

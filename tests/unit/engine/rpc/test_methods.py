@@ -13,7 +13,7 @@ from engine.rpc.app import method_table
 from engine.rpc.context import RpcContext
 from engine.rpc.dispatch import Dispatcher
 from engine.rpc.filters import FilterRegistry
-from engine.types import PayloadHash, PrivacyFlag, PtmPublicKey
+from engine.types import PrivacyFlag, PtmPublicKey
 
 from .fakes import ALICE, BOB, CONTRACT, TOPIC_A, TOPIC_B, FakeNode, block_hash, make_tx
 
@@ -201,16 +201,9 @@ def test_quorum_payload(rpc, node):
     assert "payloadHash: a privacy manager hash is 64 bytes" in error(rpc("eth_getQuorumPayload", "0x07"))["message"]
 
 
-def test_quorum_payload_extra_only_with_the_capability(node):
-    assert error(make_rpc(node)("eth_getQuorumPayloadExtra", "0x" + "07" * 64))["code"] == -32601
-
-    class NodeWithExtra(FakeNode):
-        def get_quorum_payload_extra(self, payload_hash: PayloadHash) -> ReceivedPayload | None:
-            if payload_hash != b"\x09" * 64:
-                return None
-            return ReceivedPayload(b"\x60", PrivacyFlag.PARTY_PROTECTION, (), b"", (PtmPublicKey(KEY_A),))
-
-    rpc = make_rpc(NodeWithExtra())
+def test_quorum_payload_extra(rpc, node):
+    node.payload_extras[b"\x09" * 64] = ReceivedPayload(b"\x60", PrivacyFlag.PARTY_PROTECTION, (), b"",
+                                                         (PtmPublicKey(KEY_A),))
     assert result(rpc("eth_getQuorumPayloadExtra", "0x" + "09" * 64)) == {
         "payload": "0x60", "privacyFlag": 1, "affectedContractTransactions": [], "execHash": "0x",
         "mandatoryRecipients": [KEY_A]}
