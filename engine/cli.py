@@ -19,6 +19,8 @@ def _print_table(headers: list[str], rows: list[list[str]]) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    if args.ordering != "local":
+        raise NetworkError("ordering 'etcd' is not available in this build yet; use --ordering local")
     network = LocalNetwork(args.dir, nodes=args.nodes, ordering=args.ordering, etcd=args.etcd or None)
     spec = network.start(detach=args.detach)
     print(f"network in {args.dir.resolve()} (chain id {spec['chain_id']}, {spec['ordering']} ordering)")

@@ -11,7 +11,7 @@ from typing import Any
 import uvicorn
 
 from engine.chain.node import Node
-from engine.config import NodeSettings
+from engine.config import ConfigError, NodeSettings
 from engine.errors import EngineError
 
 logger = logging.getLogger("engine")
@@ -53,6 +53,9 @@ def run(settings: NodeSettings) -> int:
         node = build_node(settings)
     except EngineError as exc:
         logger.error("%s: %s", settings.name, exc.message)
+        return 2
+    except ConfigError as exc:
+        logger.error("%s: %s", settings.name, exc)
         return 2
     node.start()
     server = make_server(node, settings)

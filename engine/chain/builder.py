@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from eth.abc import BlockAPI, BlockHeaderAPI, ChainAPI, ReceiptAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, ChainAPI, ReceiptAPI, SignedTransactionAPI, VirtualMachineAPI
 from eth_utils import ValidationError
 
 logger = logging.getLogger(__name__)
@@ -43,16 +43,20 @@ def build_block(chain: ChainAPI, parent: BlockHeaderAPI, transactions: list[Sign
     rejected: list[tuple[SignedTransactionAPI, str]] = []
     deferred: list[SignedTransactionAPI] = []
     previous_header = header
+    held_back: set[bytes] = set()  # senders with a deferred or rejected tx: their later nonces cannot run
     for tx in transactions:
-        if tx.gas > previous_header.gas_limit - previous_header.gas_used:
+        if tx.sender in held_back:
             deferred.append(tx)
             continue
-        snapshot = vm.state.snapshot()
+        if tx.gas > previous_header.gas_limit - previous_header.gas_used:
+            deferred.append(tx)
+            held_back.add(tx.sender)
+            continue
         try:
-            receipt, _computation = vm.apply_transaction(previous_header, tx)
+            receipt = _apply_transaction(vm, previous_header, tx)
         except ValidationError as exc:
-            vm.state.revert(snapshot)
             rejected.append((tx, str(exc)))
+            held_back.add(tx.sender)
             continue
         previous_header = vm.add_receipt_to_header(previous_header, receipt)
         previous_header = vm.increment_blob_gas_used(previous_header, tx)
@@ -63,3 +67,20 @@ def build_block(chain: ChainAPI, parent: BlockHeaderAPI, transactions: list[Sign
     processed = vm.block_postprocessing(filled)
     sealed = vm.mine_block(processed).block
     return BuiltBlock(sealed, tuple(receipts), rejected, deferred)
+
+
+def _apply_transaction(vm: VirtualMachineAPI, header: BlockHeaderAPI, tx: SignedTransactionAPI) -> ReceiptAPI:
+    """`VM.apply_transaction`, made revertible: its `lock_changes()` discards every journal
+    checkpoint, so a snapshot taken before the call cannot be reverted to; take it after."""
+    vm.validate_transaction_against_header(header, tx)
+    vm.state.lock_changes()
+    snapshot = vm.state.snapshot()
+    try:
+        computation = vm.state.apply_transaction(tx)
+        receipt = vm.make_receipt(header, tx, computation, vm.state)
+        vm.validate_receipt(receipt)
+    except ValidationError:
+        vm.state.revert(snapshot)
+        raise
+    vm.state.commit(snapshot)
+    return receipt

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.abc import OrderingServiceAPI
-from engine.config import NodeSettings
+from engine.config import ConfigError, NodeSettings
 
 
 def open_ordering(settings: NodeSettings) -> OrderingServiceAPI:
@@ -12,4 +12,4 @@ def open_ordering(settings: NodeSettings) -> OrderingServiceAPI:
         from engine.ordering.local import LocalOrdering
 
         return LocalOrdering(settings.ordering_path(), poll_interval_s=settings.ordering.poll_interval_ms / 1000)
-    raise NotImplementedError(f"ordering kind {settings.ordering.kind!r} is not available in this build")
+    raise ConfigError(f"ordering.kind: {settings.ordering.kind!r} is not available in this build (use 'local')")

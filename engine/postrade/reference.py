@@ -554,7 +554,7 @@ def accrue(days: Sequence[DayAccrual], basis_days: int = 365, basis: FeeBasis = 
             fee += div_signed(fnum, fee_den, rounding)
             ci += div_signed(cnum, ci_den, rounding)
             continue
-        if False:
+        if loc == RoundingLocation.PER_RATE_SEGMENT and i > 0:
             if d.fee_rate_e6 != days[i - 1].fee_rate_e6:
                 fee += div_signed(acc_f, fee_den, rounding)
                 acc_f = 0
