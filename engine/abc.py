@@ -184,9 +184,9 @@ class OrderingServiceAPI(ABC):
     """Gives every node the same sequence of blocks.
 
     One node at a time is the producer (`is_producer`). Any node `submit`s signed raw
-    transactions; the producer `take_pending`s them, builds a block and `append_block`s it
-    at the next height (compare-and-swap: a stale producer's append fails). Every node reads
-    blocks in order with `get_block_rlp` / `wait_for_block`.
+    transactions; the producer `take_pending`s them, builds a block, `append_block`s it at
+    the next height (compare-and-swap: a stale producer's append fails) and `acknowledge`s
+    what it mined or refused. Every node reads blocks in order with `get_block_rlp`.
     """
 
     @abstractmethod
@@ -201,6 +201,13 @@ class OrderingServiceAPI(ABC):
     @abstractmethod
     def append_block(self, number: int, block_rlp: bytes) -> bool:
         """Store the block at `number` if that height is still free; False if taken."""
+
+    @abstractmethod
+    def acknowledge(self, tx_hashes: list[bytes]) -> None:
+        """Forget submissions that are now in a block or were refused for good.
+
+        Until then a submission survives a producer crash: the next producer reads it again.
+        """
 
     @abstractmethod
     def get_block_rlp(self, number: int) -> bytes | None: ...

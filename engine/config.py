@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -18,6 +18,8 @@ class ConfigError(Exception):
 
 
 class RpcSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key fails, as at the top level
+
     host: str = "127.0.0.1"
     port: int = Field(8545, ge=0, le=65535)
     max_body_bytes: int = Field(5 * 1024 * 1024, gt=0)
@@ -27,6 +29,8 @@ class RpcSettings(BaseModel):
 class PrivacySettings(BaseModel):
     """Where this node's private transaction manager answers (Q2T API)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     enabled: bool = False
     q2t_url: str | None = None  # http://127.0.0.1:9101 or unix:///path/to/tm.ipc
     retries: int = Field(5, ge=0)
@@ -35,6 +39,8 @@ class PrivacySettings(BaseModel):
 
 
 class OrderingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     kind: Literal["local", "etcd"] = "local"
     # local: a SQLite file shared by every node on the machine (default: DATA_DIR/ordering.sqlite)
     path: Path | None = None

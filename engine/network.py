@@ -216,8 +216,42 @@ class LocalNetwork:
         except BaseException:
             self.stop()
             raise
-        (self.directory / "pids.json").write_text(json.dumps({name: p.pid for name, p in self.processes}))
+        self._write_pids()
         return self.spec
+
+    def _write_pids(self) -> None:
+        (self.directory / "pids.json").write_text(json.dumps({name: p.pid for name, p in self.processes}))
+
+    def stop_process(self, name: str) -> None:
+        """Stop one process of the running network: a node (`node2`) or a manager (`node2-manager`)."""
+        for index, (running, proc) in enumerate(self.processes):
+            if running == name:
+                _terminate([proc])
+                del self.processes[index]
+                self._write_pids()
+                return
+        raise NetworkError(f"no running process {name!r}")
+
+    def start_process(self, name: str) -> None:
+        """Start a process `stop_process` stopped, on its configured ports; return once it answers."""
+        if any(running == name for running, _ in self.processes):
+            raise NetworkError(f"{name} is already running")
+        node_name, is_manager = (name[: -len("-manager")], True) if name.endswith("-manager") else (name, False)
+        node = next((n for n in self.spec["nodes"] if n["name"] == node_name), None)
+        if node is None:
+            raise NetworkError(f"no node {node_name!r} in this network")
+        log = self.directory / "logs" / f"{name}.log"
+        if is_manager:
+            proc = _spawn([sys.executable, "-m", "tessera_like", "--config", node["manager_config"]], log, False)
+            self.processes.append((name, proc))
+            _wait_http(node["ptm_q2t_url"] + "/upcheck", proc, log, f"manager of {node_name}")
+            self._wait_for_discovery()
+        else:
+            proc = _spawn([sys.executable, "-m", "engine", "--config", node["node_config"]], log, False)
+            self.processes.append((name, proc))
+            _wait_http(node["rpc_url"], proc, log, name, "POST",
+                       {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+        self._write_pids()
 
     def _check_ports(self) -> None:
         for node in self.spec["nodes"]:

@@ -130,22 +130,43 @@ class Node(NodeAPI):
         if settings.unlocked_keys_file is not None:
             keys = json.loads(Path(settings.unlocked_keys_file).read_text())
             unlocked = [DevAccount(bytes.fromhex(Account.from_key(k).address[2:]), bytes.fromhex(k[2:])) for k in keys]
-        return cls(settings, genesis, unlocked, ordering or open_ordering(settings), privacy)
+        ordering = ordering or open_ordering(settings)
+        try:
+            return cls(settings, genesis, unlocked, ordering, privacy)
+        except BaseException:
+            ordering.close()
+            if privacy is not None:
+                privacy.close()
+            raise
 
     def _open_chain(self) -> Chain:
         marker = schema.make_genesis_marker_key()
         if marker in self.store:
             chain = self._chain_class(self._db)
-            expected = self.store[marker]
-            if chain.get_canonical_block_header_by_number(0).hash != expected:
-                raise ChainHalted("the database was created with another genesis")
+            stored = self.store[marker]
+            ours = self._genesis_hash_of_spec()
+            if chain.get_canonical_block_header_by_number(0).hash != stored or stored != ours:
+                self.store.close()
+                raise ChainHalted(f"the database was created with another genesis (0x{stored.hex()}; "
+                                  f"this node's genesis is 0x{ours.hex()})")
+            stored_chain_id = self.store.get(schema.make_chain_id_key())
+            if stored_chain_id is not None and int.from_bytes(stored_chain_id, "big") != self.chain_id:
+                self.store.close()
+                raise ChainHalted(f"the database was created for chain id {int.from_bytes(stored_chain_id, 'big')}, "
+                                  f"not {self.chain_id}")
             return chain
         chain = self._chain_class.from_genesis(self._db, self.genesis.header_params(), self.genesis.state())
         if self.privacy is not None:
             self.privacy.on_genesis(chain.get_canonical_head())
         self.store[marker] = chain.get_canonical_head().hash
+        self.store[schema.make_chain_id_key()] = self.chain_id.to_bytes(8, "big")
         self.store.commit()
         return chain
+
+    def _genesis_hash_of_spec(self) -> bytes:
+        """The genesis hash this node's spec gives, built on a scratch in-memory database."""
+        scratch = self._chain_class.from_genesis(AtomicDB(), self.genesis.header_params(), self.genesis.state())
+        return bytes(scratch.get_canonical_head().hash)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -195,12 +216,15 @@ class Node(NodeAPI):
 
     # -- block production and import ---------------------------------------------------
     def _pull_submissions(self) -> None:
+        refused = []
         for raw in self.ordering.take_pending(self.settings.max_txs_per_block * 4):
             try:
                 tx = self._decode_raw(raw)
                 self.pool.add(tx, raw, tx.sender)
             except (TransactionRejected, InvalidParams) as exc:
                 logger.info("dropped a forwarded transaction: %s", exc.message)
+                refused.append(keccak(raw))
+        self.ordering.acknowledge(refused)
 
     def _produce_block(self) -> None:
         with self._chain_lock:
@@ -232,6 +256,8 @@ class Node(NodeAPI):
             for tx, reason in built.rejected:
                 logger.info("dropped transaction %s: %s", tx.hash.hex(), reason)
                 self.pool.remove(tx.hash)
+            self.ordering.acknowledge([bytes(tx.hash) for tx in built.block.transactions]
+                                      + [bytes(tx.hash) for tx, _ in built.rejected])
 
     def _abort_block(self) -> None:
         self.store.rollback()
@@ -307,7 +333,9 @@ class Node(NodeAPI):
         with self._chain_lock:
             state = self._chain.get_vm(self._head).state
             view = AccountView(nonce=state.get_nonce(address), balance=state.get_balance(address))
-        self._account_cache[address] = view
+            # Cached under the lock: a block committed in between would otherwise find this
+            # stale view in its fresh cache, and the sender's next nonce would never be "ready".
+            self._account_cache[address] = view
         return view
 
     def _header(self, block_id: BlockId) -> BlockHeaderAPI:

@@ -154,11 +154,9 @@ class TxPool:
             return batch
 
     def has_ready(self) -> bool:
-        with self._lock:
-            for sender, queue in self._by_sender.items():
-                if self.state_reader(sender).nonce in queue:
-                    return True
-            return False
+        with self._lock:  # copy, then read state outside the pool lock (lock order: chain → pool)
+            heads = [(sender, set(queue)) for sender, queue in self._by_sender.items()]
+        return any(self.state_reader(sender).nonce in nonces for sender, nonces in heads)
 
     def remove_mined(self, mined: list[tuple[bytes, int]]) -> None:
         """Drop (sender, nonce) pairs included in a block, and anything now below the nonce."""

@@ -120,7 +120,8 @@ class PrivnetTransactionExecutor(PragueTransactionExecutor):
         3. Hand the transaction to the private executor, which runs the decrypted payload
            on this node's private state, or skips it when this node is not a party.
         4. Finalize as an empty successful call: the receipt is status 1, no logs, and the
-           gas used is the intrinsic gas, identical on parties and non-parties.
+           gas used is the intrinsic gas (or EIP-7623's calldata floor on the hash, if
+           higher), identical on parties and non-parties.
         """
         state = self.vm_state
         self.validate_transaction(transaction)

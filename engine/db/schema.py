@@ -25,3 +25,8 @@ def make_contract_privacy_key(address: bytes) -> bytes:
 
 def make_genesis_marker_key() -> bytes:
     return _PREFIX + b"genesis-hash"
+
+
+def make_chain_id_key() -> bytes:
+    """The chain id the database was created with (not part of the genesis hash)."""
+    return _PREFIX + b"chain-id"

@@ -5,8 +5,9 @@
   kernel's lock is the arbiter, and the SQLite primary key is the compare-and-swap).
 - `blocks(number PRIMARY KEY, rlp)`: appending a height that exists fails, so two
   producers can never both extend the chain at the same height.
-- `pending(id, raw)`: transactions submitted to a non-producer. Rows are deleted only in
-  the transaction that appends a block, so a producer crash loses no submission.
+- `submissions(id, hash, raw)`: transactions submitted to a non-producer. A row is deleted
+  only when the producer acknowledges it (mined or refused for good), so a producer crash
+  loses no submission: its successor reads every remaining row again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+
+from eth_utils import keccak
 
 from engine.abc import OrderingServiceAPI
 
@@ -31,8 +34,10 @@ class LocalOrdering(OrderingServiceAPI):
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("CREATE TABLE IF NOT EXISTS blocks (number INTEGER PRIMARY KEY, rlp BLOB NOT NULL)")
         self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY AUTOINCREMENT, raw BLOB NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS submissions"
+            " (id INTEGER PRIMARY KEY AUTOINCREMENT, hash BLOB NOT NULL, raw BLOB NOT NULL)"
         )
+        self._conn.execute("CREATE INDEX IF NOT EXISTS submissions_by_hash ON submissions (hash)")
         self._lock = threading.Lock()
         self._lock_fd: int | None = None
         self._taken_up_to = 0
@@ -42,13 +47,14 @@ class LocalOrdering(OrderingServiceAPI):
             return
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany("INSERT INTO pending (raw) VALUES (?)", [(r,) for r in raw_transactions])
+            self._conn.executemany("INSERT INTO submissions (hash, raw) VALUES (?, ?)",
+                                   [(keccak(r), r) for r in raw_transactions])
             self._conn.execute("COMMIT")
 
     def take_pending(self, max_count: int) -> list[bytes]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, raw FROM pending WHERE id > ? ORDER BY id LIMIT ?", (self._taken_up_to, max_count)
+                "SELECT id, raw FROM submissions WHERE id > ? ORDER BY id LIMIT ?", (self._taken_up_to, max_count)
             ).fetchall()
         if rows:
             self._taken_up_to = rows[-1][0]
@@ -69,15 +75,19 @@ class LocalOrdering(OrderingServiceAPI):
 
     def append_block(self, number: int, block_rlp: bytes) -> bool:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.execute("INSERT INTO blocks (number, rlp) VALUES (?, ?)", (number, block_rlp))
             except sqlite3.IntegrityError:
-                self._conn.execute("ROLLBACK")
                 return False
-            self._conn.execute("DELETE FROM pending WHERE id <= ?", (self._taken_up_to,))
-            self._conn.execute("COMMIT")
             return True
+
+    def acknowledge(self, tx_hashes: list[bytes]) -> None:
+        if not tx_hashes:
+            return
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany("DELETE FROM submissions WHERE hash = ?", [(h,) for h in tx_hashes])
+            self._conn.execute("COMMIT")
 
     def get_block_rlp(self, number: int) -> bytes | None:
         with self._lock:

@@ -276,6 +276,7 @@ class Schedule:
     principal_rounding: Rounding = Rounding.FLOOR
     commission_rounding: Rounding = Rounding.FLOOR
     tax_rounding: Rounding = Rounding.FLOOR
+    tax_on_settlement_date: bool = False
     alloc_method: AllocMethod = AllocMethod.LARGEST_FRACTION
     record_zero_allocations: bool = False
     settlement_cycle_days: int = 2
@@ -286,7 +287,8 @@ class Schedule:
             self.effective_from, list(self.rate_by_order_type_e6), self.minimum_commission_yen,
             int(self.calc_level), self.avg_price_digits, int(self.avg_price_rounding),
             int(self.principal_rounding), int(self.commission_rounding), int(self.tax_rounding),
-            int(self.alloc_method), self.record_zero_allocations, self.settlement_cycle_days,
+            self.tax_on_settlement_date, int(self.alloc_method), self.record_zero_allocations,
+            self.settlement_cycle_days,
         )
 
 
@@ -358,6 +360,9 @@ def allocate(codes: Sequence[str], ordered: Sequence[int], executed: int, unit: 
              method: AllocMethod = AllocMethod.LARGEST_FRACTION) -> list[int]:
     """Pro-rata allocation (§2.5 step 3): truncate to the trading unit, leftover units one at a time.
 
+    A full execution gives every fund its order. A partial one needs orders in whole trading units
+    (otherwise a leftover unit could exceed a fund's order).
+
     LARGEST_FRACTION: largest truncated fraction first, ties larger order then fund code
     [A-TC-ALLOC-TIE]. LARGER_ORDER_FIRST: larger orders first, then input (receipt) sequence.
     """
@@ -366,6 +371,8 @@ def allocate(codes: Sequence[str], ordered: Sequence[int], executed: int, unit: 
         raise ValueError("invalid allocation input")
     if any(q <= 0 for q in ordered) or len(set(codes)) != n:
         raise ValueError("invalid orders")
+    if not all(is_valid_fund_code(c) for c in codes):
+        raise ValueError("invalid fund code")
     total = sum(ordered)
     if executed <= 0 or executed > total:
         raise ValueError("executed out of range")
@@ -373,6 +380,8 @@ def allocate(codes: Sequence[str], ordered: Sequence[int], executed: int, unit: 
         return list(ordered)
     if executed % unit:
         raise ValueError("partial fill not a multiple of the trading unit")
+    if any(q % unit for q in ordered):
+        raise ValueError("partial fill of an order that is not a multiple of the trading unit")
     denom = total * unit
     alloc = [(q * executed // denom) * unit for q in ordered]
     rem = [(q * executed) % denom for q in ordered]

@@ -58,7 +58,10 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
             except httpx.HTTPError as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
             else:
-                if response.status_code < 500:
+                # A 5xx is the manager's answer (e.g. 503: a recipient's manager is down). Where we do
+                # not retry, the caller reports it as GoQuorum does, "<status> status: <body>", rather
+                # than calling this manager unavailable.
+                if response.status_code < 500 or not retry:
                     return response
                 last_error = f"{response.status_code} status: {_body_text(response)}"
             if attempt + 1 < attempts:

@@ -1,0 +1,64 @@
+"""What the node refuses at submission, before a transaction reaches the pool (node not started)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.chain.node import Node
+from engine.config import NodeSettings
+from engine.errors import InvalidParams, TransactionRejected
+from engine.privacy.layer import sign_private_marker
+
+from .kit import sign_raw
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    node = Node.open(NodeSettings(data_dir=tmp_path, chain_id=1337, max_tx_bytes=1024))
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def test_eip155_transaction_for_another_chain_is_rejected(node: Node):
+    _, key = node.dev_accounts[0]
+    with pytest.raises(TransactionRejected, match="invalid chain id: 1338, this chain is 1337"):
+        node.send_raw_transaction(sign_raw(key, 0, chain_id=1338))
+    assert len(node.pool) == 0
+    accepted = node.send_raw_transaction(sign_raw(key, 0, chain_id=1337))
+    assert node.pool.get(accepted) is not None
+
+
+def test_pre_eip155_transaction_is_accepted(node: Node):
+    _, key = node.dev_accounts[0]
+    tx_hash = node.send_raw_transaction(sign_raw(key, 0, chain_id=None))
+    pooled = node.pool.get(tx_hash)
+    assert pooled is not None and pooled.tx.chain_id is None and not pooled.tx.is_private
+
+
+def test_private_marker_needs_a_privacy_manager(node: Node):
+    address, key = node.dev_accounts[0]
+    raw = sign_private_marker(key, 0, 100_000, b"\x22" * 20, bytes(64))
+    with pytest.raises(TransactionRejected, match="private transactions need a privacy manager"):
+        node.send_raw_transaction(raw)
+    assert node.get_nonce(address, "pending") == 0
+
+
+def test_malformed_and_oversized_raw_transactions(node: Node):
+    _, key = node.dev_accounts[0]
+    with pytest.raises(InvalidParams, match="invalid raw transaction"):
+        node.send_raw_transaction(b"\x01\x02\x03")
+    with pytest.raises(TransactionRejected, match="oversized data: 1[0-9]{3} bytes, limit 1024"):
+        node.send_raw_transaction(sign_raw(key, 0, gas=100_000, data=b"\x01" * 1100))
+
+
+def test_pending_nonce_counts_pooled_transactions(node: Node):
+    address, key = node.dev_accounts[0]
+    for nonce in (0, 1, 3):
+        node.send_raw_transaction(sign_raw(key, nonce))
+    assert node.get_nonce(address, "latest") == 0
+    assert node.get_nonce(address, "pending") == 2

@@ -1,0 +1,118 @@
+"""LocalOrdering: compare-and-swap appends, flock leader election, pending submissions kept until a block."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from eth_utils import keccak
+
+from engine.config import NodeSettings, OrderingSettings
+from engine.ordering import open_ordering
+from engine.ordering.local import LocalOrdering
+
+
+@pytest.fixture
+def open_local(tmp_path: Path) -> Iterator[Callable[[], LocalOrdering]]:
+    """Open LocalOrderings on one shared file (as separate nodes do); all closed at the end."""
+    opened: list[LocalOrdering] = []
+
+    def factory() -> LocalOrdering:
+        ordering = LocalOrdering(tmp_path / "shared" / "ordering.sqlite", poll_interval_s=0.001)
+        opened.append(ordering)
+        return ordering
+
+    yield factory
+    for ordering in opened:
+        ordering.close()
+
+
+def test_append_is_a_compare_and_swap_per_height(open_local):
+    first, second = open_local(), open_local()
+    assert first.head_number() == 0
+    assert first.append_block(1, b"block one") is True
+    assert second.append_block(1, b"a competing block one") is False
+    assert first.append_block(1, b"block one again") is False
+    assert second.get_block_rlp(1) == b"block one"
+    assert second.append_block(2, b"block two") is True
+    assert first.get_block_rlp(2) == b"block two"
+    assert first.get_block_rlp(3) is None
+    assert first.head_number() == second.head_number() == 2
+
+
+def test_second_ordering_on_the_same_file_is_not_producer_until_the_first_closes(open_local):
+    first, second = open_local(), open_local()
+    assert first.is_producer() is True
+    assert first.is_producer() is True  # holding the lock is stable
+    assert second.is_producer() is False
+    assert second.is_producer() is False
+    first.close()
+    assert second.is_producer() is True
+    third = open_local()
+    assert third.is_producer() is False
+
+
+def test_pending_submissions_survive_until_a_block_append(open_local):
+    follower, producer = open_local(), open_local()
+    assert producer.is_producer()
+    follower.submit([b"tx1", b"tx2"])
+    follower.submit([])
+    follower.submit([b"tx3"])
+    assert producer.take_pending(2) == [b"tx1", b"tx2"]
+    assert producer.take_pending(10) == [b"tx3"]
+    assert producer.take_pending(10) == []  # taken once per producer
+
+    producer.close()  # the producer dies before appending a block: nothing is lost
+    successor = open_local()
+    assert successor.is_producer() is True
+    assert follower.is_producer() is False
+    assert successor.take_pending(2) == [b"tx1", b"tx2"]
+    assert successor.append_block(1, b"block with tx1 and tx2") is True
+    successor.acknowledge([keccak(b"tx1"), keccak(b"tx2")])
+
+    successor.close()  # acknowledged rows are gone; taken but unacknowledged ones are kept
+    follower.submit([b"tx4"])
+    assert follower.is_producer() is True
+    assert follower.take_pending(10) == [b"tx3", b"tx4"]
+
+
+def test_taken_rows_survive_an_append_until_acknowledged(open_local):
+    follower, producer = open_local(), open_local()
+    assert producer.is_producer()
+    follower.submit([b"tx1", b"tx2", b"tx3"])
+    assert producer.take_pending(10) == [b"tx1", b"tx2", b"tx3"]
+    assert producer.append_block(1, b"block with tx1") is True
+    producer.acknowledge([keccak(b"tx1")])
+    producer.close()
+    successor = open_local()
+    assert successor.is_producer() is True
+    assert successor.take_pending(10) == [b"tx2", b"tx3"]
+
+
+def test_failed_append_keeps_the_pending_rows(open_local):
+    producer, stale = open_local(), open_local()
+    assert producer.is_producer()
+    stale.submit([b"tx1"])
+    assert producer.take_pending(10) == [b"tx1"]
+    assert stale.append_block(1, b"from elsewhere") is True
+    assert producer.append_block(1, b"lost the race") is False
+    producer.close()
+    successor = open_local()
+    assert successor.is_producer()
+    assert successor.take_pending(10) == [b"tx1"]
+
+
+def test_open_ordering_uses_the_configured_shared_path(tmp_path: Path):
+    shared = tmp_path / "net" / "ordering.sqlite"
+    one = open_ordering(NodeSettings(data_dir=tmp_path / "a", ordering=OrderingSettings(path=shared)))
+    two = open_ordering(NodeSettings(data_dir=tmp_path / "b", ordering=OrderingSettings(path=shared)))
+    default = open_ordering(NodeSettings(data_dir=tmp_path / "c"))
+    try:
+        assert one.append_block(1, b"x")
+        assert two.get_block_rlp(1) == b"x"
+        assert default.get_block_rlp(1) is None
+        assert (tmp_path / "c" / "ordering.sqlite").exists()
+    finally:
+        for ordering in (one, two, default):
+            ordering.close()
