@@ -210,6 +210,10 @@ class OrderingServiceAPI(ABC):
         """
 
     @abstractmethod
+    def resign(self) -> None:
+        """Stop being the producer (a halted node must not hold the network up)."""
+
+    @abstractmethod
     def get_block_rlp(self, number: int) -> bytes | None: ...
 
     @abstractmethod

@@ -64,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 RECENT_CACHE_SIZE = 50_000
 MAX_LOG_RANGE = 10_000
+RESIGN_PAUSE_S = 3.0
 
 
 class _LRU(OrderedDict[Any, Any]):
@@ -111,6 +112,8 @@ class Node(NodeAPI):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.halted: str | None = None
+        self._halted_at = 0.0
+        self._producing = False
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -194,7 +197,8 @@ class Node(NodeAPI):
         while not self._stop.is_set():
             try:
                 imported = self._catch_up()
-                if self.ordering.is_producer():
+                self._producing = self._may_produce() and self.ordering.is_producer()
+                if self._producing:
                     self._pull_submissions()
                     if self.pool.has_ready():
                         self._produce_block()
@@ -205,11 +209,29 @@ class Node(NodeAPI):
                     self.ordering.wait_for_activity(max_wait)
             except ChainHalted as exc:
                 self.halted = exc.message
+                self._halted_at = time.monotonic()
                 logger.error("%s: block import stopped: %s", self.settings.name, exc.message)
+                self._resign()
                 self._stop.wait(1.0)  # retry: a manager that comes back lets the node resume
             except Exception:
                 logger.exception("%s: unexpected error in the node loop", self.settings.name)
                 self._stop.wait(0.5)
+
+    def _may_produce(self) -> bool:
+        """A halted node lets others produce; it tries again only after a pause (alone, it must)."""
+        return self.halted is None or time.monotonic() - self._halted_at > RESIGN_PAUSE_S
+
+    def _resign(self) -> None:
+        """Hand the producer role and this node's pool to whoever can go on (GoQuorum exits here)."""
+        if not self._producing:
+            return
+        self._producing = False
+        pending = self.pool.all_raw()
+        if pending:
+            self.ordering.submit(pending)
+        self.ordering.resign()
+        logger.warning("%s: resigned as block producer; %d pooled transactions handed over",
+                       self.settings.name, len(pending))
 
     def _poll_interval(self) -> float:
         return self.settings.ordering.poll_interval_ms / 1000 * 4

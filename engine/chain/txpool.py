@@ -114,6 +114,11 @@ class TxPool:
         elif len(self._by_hash) >= self.max_size:
             raise TransactionRejected("txpool is full")
 
+    def all_raw(self) -> list[bytes]:
+        """Every pooled transaction, nonce-ordered per sender (to hand over to another producer)."""
+        with self._lock:
+            return [queue[n].raw for queue in self._by_sender.values() for n in sorted(queue)]
+
     def get(self, tx_hash: bytes) -> PooledTx | None:
         return self._by_hash.get(tx_hash)
 

@@ -73,6 +73,11 @@ class LocalOrdering(OrderingServiceAPI):
         self._taken_up_to = 0  # a new producer re-reads every submission not yet in a block
         return True
 
+    def resign(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
     def append_block(self, number: int, block_rlp: bytes) -> bool:
         with self._lock:
             try:
@@ -105,6 +110,4 @@ class LocalOrdering(OrderingServiceAPI):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing the descriptor releases the flock
-            self._lock_fd = None
+        self.resign()

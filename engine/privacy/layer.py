@@ -287,7 +287,9 @@ class PrivacyLayer:
         return ReceiptView(
             transaction_hash=public.transaction_hash, transaction_index=public.transaction_index,
             block_hash=public.block_hash, block_number=public.block_number, sender=public.sender, to=public.to,
-            cumulative_gas_used=public.cumulative_gas_used, gas_used=public.gas_used,
+            # GoQuorum: a party's receipt is the private one, with gasUsed 0 (private execution
+            # is not charged); the block's public gas accounting is unchanged.
+            cumulative_gas_used=public.cumulative_gas_used, gas_used=0,
             effective_gas_price=public.effective_gas_price,
             contract_address=Address(outcome.contract_address) if outcome.contract_address else None,
             logs=logs, logs_bloom=int(bloom), status=outcome.status, tx_type=public.tx_type,
