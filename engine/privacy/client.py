@@ -86,15 +86,10 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
              privacy_flag: PrivacyFlag = PrivacyFlag.STANDARD_PRIVATE,
              affected_contract_transactions: tuple[PayloadHash, ...] = (),
              exec_hash: bytes = b"", mandatory_recipients: tuple[PtmPublicKey, ...] = ()) -> PayloadHash:
-        body: dict[str, Any] = {"payload": b64(payload), "to": list(private_for), "privacyFlag": int(privacy_flag)}
+        body = _privacy_fields(private_for, privacy_flag, affected_contract_transactions, exec_hash,
+                               mandatory_recipients, payload=b64(payload))
         if private_from:
             body["from"] = private_from
-        if affected_contract_transactions:
-            body["affectedContractTransactions"] = [b64(h) for h in affected_contract_transactions]
-        if exec_hash:
-            body["execHash"] = b64(exec_hash)
-        if mandatory_recipients:
-            body["mandatoryRecipients"] = list(mandatory_recipients)
         # Not retried: /send is not idempotent towards the recipients' managers.
         response = self._request("POST", "/send", json=body, retry=False)
         self._raise_for_client_error(response)
@@ -129,13 +124,8 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
                     privacy_flag: PrivacyFlag = PrivacyFlag.STANDARD_PRIVATE,
                     affected_contract_transactions: tuple[PayloadHash, ...] = (),
                     exec_hash: bytes = b"", mandatory_recipients: tuple[PtmPublicKey, ...] = ()) -> PayloadHash:
-        body: dict[str, Any] = {"hash": b64(payload_hash), "to": list(private_for), "privacyFlag": int(privacy_flag)}
-        if affected_contract_transactions:
-            body["affectedContractTransactions"] = [b64(h) for h in affected_contract_transactions]
-        if exec_hash:
-            body["execHash"] = b64(exec_hash)
-        if mandatory_recipients:
-            body["mandatoryRecipients"] = list(mandatory_recipients)
+        body = _privacy_fields(private_for, privacy_flag, affected_contract_transactions, exec_hash,
+                               mandatory_recipients, hash=b64(payload_hash))
         response = self._request("POST", "/sendsignedtx", json=body, retry=False)
         self._raise_for_client_error(response)
         return PayloadHash(unb64(response.json()["key"]))
@@ -150,6 +140,20 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
         if received is None:
             raise NotAParty("this node is not a party to the transaction")
         return received
+
+
+def _privacy_fields(private_for: tuple[PtmPublicKey, ...], privacy_flag: PrivacyFlag,
+                    affected_contract_transactions: tuple[PayloadHash, ...], exec_hash: bytes,
+                    mandatory_recipients: tuple[PtmPublicKey, ...], **first: str) -> dict[str, Any]:
+    """The JSON body shared by /send and /sendsignedtx (Tessera's field names)."""
+    body: dict[str, Any] = {**first, "to": list(private_for), "privacyFlag": int(privacy_flag)}
+    if affected_contract_transactions:
+        body["affectedContractTransactions"] = [b64(h) for h in affected_contract_transactions]
+    if exec_hash:
+        body["execHash"] = b64(exec_hash)
+    if mandatory_recipients:
+        body["mandatoryRecipients"] = list(mandatory_recipients)
+    return body
 
 
 def _acoth_keys(value: Any) -> list[str]:
