@@ -1,4 +1,11 @@
-"""`privnet demo`: one public and one private contract, and what each node can see."""
+"""`privnet demo`: one public and one private contract, then a post-trade day, and what each node can see.
+
+Part 1 deploys SimpleStorage publicly and privately (node1 privateFor node2) and prints each
+node's view. Part 2 runs the post-trade scenario (engine/postrade/scenario.py) with the clients:
+node1 = broker A, node2 = asset manager M, node3 = trust bank TB1, node4 = broker B (the
+outsider), node5 (if any) = trust bank TB2. Every run deploys fresh instances, so it can run
+again on the same network.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +29,8 @@ def _deploy(w3: Web3, artifact: Any, sender: str, args: list[Any], private_for: 
     return str(receipt["contractAddress"])
 
 
-def run_demo(spec: dict[str, Any]) -> None:
+def run_storage_demo(spec: dict[str, Any]) -> None:
+    """SimpleStorage, public and private: what each node sees."""
     from engine.solc import compile_paths
 
     artifact = compile_paths([REPO / "solidity" / "test"], base=REPO)["SimpleStorage"]
@@ -59,3 +67,48 @@ def run_demo(spec: dict[str, Any]) -> None:
         print(f"{node['name']:<8}{public_value:>14}{(str(len(code)) + ' bytes') if code else 'none':>14}"
               f"{value:>15}{(str(logs) + ' log') if logs else 'none':>15}")
     print()
+
+
+def print_step(step: Any) -> None:
+    """One line per step: node, role, action, detail → outcome."""
+    print(f"  {step.actor.node:<6}{step.actor.label:<17}{step.action:<26} {step.detail}  → {step.outcome}")
+
+
+def format_table(headers: list[str], rows: list[tuple[str, list[str]]]) -> list[str]:
+    """The per-node view as fixed-width lines (node names on the first header line, roles on the second)."""
+    label_width = max(len("record"), *(len(label) for label, _ in rows)) + 2
+    widths = [max(len(h.split(" ", 1)[1]), *(len(cells[i]) for _, cells in rows)) + 2 for i, h in enumerate(headers)]
+    nodes = "".join(h.split(" ", 1)[0].ljust(w) for h, w in zip(headers, widths, strict=True))
+    roles = "".join(h.split(" ", 1)[1].ljust(w) for h, w in zip(headers, widths, strict=True))
+    lines = ["".ljust(label_width) + nodes, "record".ljust(label_width) + roles,
+             "-" * (label_width + sum(widths))]
+    lines += [label.ljust(label_width) + "".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+              for label, cells in rows]
+    return [line.rstrip() for line in lines]
+
+
+def run_postrade_demo(spec: dict[str, Any]) -> None:
+    """The post-trade day of engine/postrade/scenario.py, then what each node sees."""
+    from engine.postrade.clients import PostTradeNetwork
+    from engine.postrade.scenario import Cast, PostTradeScenario
+
+    if len(spec["nodes"]) < 4:
+        print("post-trade scenario skipped: it needs at least four nodes (privnet up --nodes 4)")
+        return
+    net = PostTradeNetwork(spec)
+    cast = Cast.from_network(net)
+    roles = ", ".join(f"{p.node} = {p.label}" + (" (outsider)" if p == cast.broker_b else "") for p in cast.per_node)
+    print(f"Post-trade day on the private network: {roles}; admin = {cast.admin.node}'s second account")
+    print()
+    scenario = PostTradeScenario(net, cast, on_step=print_step).run()
+    print()
+    print("What each node can see (read from its own node; — = no code, no state: not a party)")
+    print()
+    for line in format_table(*scenario.visibility()):
+        print(line)
+    print()
+
+
+def run_demo(spec: dict[str, Any]) -> None:
+    run_storage_demo(spec)
+    run_postrade_demo(spec)

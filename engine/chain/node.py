@@ -13,6 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,8 @@ class Node(NodeAPI):
         self.halted: str | None = None
         self._halted_at = 0.0
         self._producing = False
+        self._sender_locks: dict[bytes, threading.Lock] = {}
+        self._sender_locks_guard = threading.Lock()
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -548,6 +551,9 @@ class Node(NodeAPI):
                 private_result = self.privacy.call(request, header, state, gas)
                 if private_result is not None:
                     return private_result
+            elif self.privacy is not None and request.private is not None:
+                # a private creation runs on the private state: its constructor may read private contracts
+                return self.privacy.simulate_creation(request, header, state, gas)
             tx = self._spoof(request, state, gas)
             try:
                 return state.apply_transaction(tx)
@@ -611,11 +617,27 @@ class Node(NodeAPI):
         if request.private is not None:
             if self.privacy is None:
                 raise TransactionRejected("private transactions need a privacy manager on this node")
-            raw = self.privacy.build_private_transaction(self, request, account.private_key)
-            return self.send_raw_transaction(raw)
-        fields = self.fill_transaction(request)
-        signed = Account.sign_transaction(fields, account.private_key)
-        return self.send_raw_transaction(bytes(signed.raw_transaction))
+            from engine.privacy.layer import sign_private_marker
+
+            payload_hash, gas = self.privacy.prepare_private_transaction(self, request)
+            # Nonce, signature and pool admission under the sender's lock: concurrent sends from
+            # one account get consecutive nonces (the slow manager round trip stays outside).
+            with self._sender_lock(request.sender):
+                nonce = request.nonce if request.nonce is not None else self.get_nonce(request.sender, "pending")
+                raw = sign_private_marker(account.private_key, nonce, gas, request.to, payload_hash)
+                return self.send_raw_transaction(raw)
+        if request.gas is None:
+            request = replace(request, gas=self.estimate_gas(request, "latest"))
+        with self._sender_lock(request.sender):
+            signed = Account.sign_transaction(self.fill_transaction(request), account.private_key)
+            return self.send_raw_transaction(bytes(signed.raw_transaction))
+
+    def _sender_lock(self, sender: bytes) -> threading.Lock:
+        with self._sender_locks_guard:
+            lock = self._sender_locks.get(sender)
+            if lock is None:
+                lock = self._sender_locks[sender] = threading.Lock()
+            return lock
 
     def fill_transaction(self, request: TxRequest) -> dict[str, Any]:
         """An eth-account transaction dict with nonce, gas and fees filled in."""

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import rlp
+from eth._utils.address import generate_contract_address
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, StateAPI
 from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS
 from eth.exceptions import Revert
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 PAYLOAD_HASH_BYTES = 64
 # 21,000 + 16 per non-zero byte of a 64-byte hash (a zero byte costs 4: the bound is the safe side).
 MARKER_CALL_INTRINSIC_GAS = 21_000 + 16 * PAYLOAD_HASH_BYTES
+# A creating marker adds 32,000 and EIP-3860's 2 gas per 32-byte word of its (64-byte) init code.
+MARKER_CREATE_INTRINSIC_GAS = MARKER_CALL_INTRINSIC_GAS + 32_000 + 2 * 2
 
 
 def _calldata_intrinsic(data: bytes) -> int:
@@ -262,6 +265,26 @@ class PrivacyLayer:
         finally:
             state.revert(snapshot)
 
+    def simulate_creation(self, request: TxRequest, header: BlockHeaderAPI, public_state: StateAPI, gas: int) -> Any:
+        """eth_estimateGas / the pre-send simulation of a private contract creation: the init code
+        runs on this node's private state (falling through to public accounts, read-only), as it
+        will on import, so a constructor can read the sender's private contracts. The gas counts the
+        creating marker's intrinsic gas, as for calls."""
+        assert request.to is None and request.private is not None
+        if request.value:
+            raise TransactionRejected("ether value is not supported for private transactions")
+        if gas < MARKER_CREATE_INTRINSIC_GAS:
+            raise TransactionRejected(f"intrinsic gas too low: have {gas}, want {MARKER_CREATE_INTRINSIC_GAS}")
+        state = self._open_state(self.private_root(header), public_state, public_state.execution_context)
+        sender = request.sender or b"\x00" * 20
+        create_address = Address(generate_contract_address(Address(sender), public_state.get_nonce(sender)))
+        snapshot = state.snapshot()
+        try:
+            return self._run(state, sender, None, request.data, gas - MARKER_CREATE_INTRINSIC_GAS,
+                             create_address=create_address)
+        finally:
+            state.revert(snapshot)
+
     def private_receipt(self, public: ReceiptView) -> ReceiptView | None:
         try:
             raw = self._store[schema.make_private_receipt_key(public.transaction_hash)]
@@ -332,8 +355,11 @@ class PrivacyLayer:
             # Flagged transactions are simulated first; a revert is reported and nothing is sent.
             node.estimate_gas(request, "latest")
 
-    def build_private_transaction(self, node: Node, request: TxRequest, private_key: bytes) -> bytes:
-        """Send the payload to the manager, then sign the marker: data = hash, v = 37/38."""
+    def prepare_private_transaction(self, node: Node, request: TxRequest) -> tuple[bytes, int]:
+        """Validate, send the payload to the manager; return (payload hash, the marker's gas).
+
+        The caller then signs the marker (`sign_private_marker`) with the sender's next nonce.
+        """
         assert request.private is not None and request.sender is not None
         self._validate_send(node, request)
         gas = request.gas if request.gas is not None else node.estimate_gas(request, "latest")
@@ -341,10 +367,9 @@ class PrivacyLayer:
         key = self.manager.send(request.data, private.private_from, private.private_for, private.privacy_flag,
                                 mandatory_recipients=private.mandatory_for)
         self._sent[bytes(key)] = ReceivedPayload(request.data, private.privacy_flag, (), b"", private.mandatory_for)
-        nonce = request.nonce if request.nonce is not None else node.get_nonce(request.sender, "pending")
         # The public form must cover intrinsic gas and EIP-7623's calldata floor on the 64-byte hash.
         marker_gas = max(gas, 24_000 + (32_100 if request.to is None else 0))
-        return sign_private_marker(private_key, nonce, marker_gas, request.to, bytes(key))
+        return bytes(key), marker_gas
 
     def distribute_raw(self, tx: SignedTransactionAPI, private_for: tuple[PtmPublicKey, ...],
                        privacy_flag: PrivacyFlag, mandatory_for: tuple[PtmPublicKey, ...]) -> None:
