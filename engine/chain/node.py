@@ -18,14 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import rlp
+from eth._utils.rlp import validate_imported_block_unchanged
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
 from eth.chains.base import Chain
-from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.constants import CREATE_CONTRACT_ADDRESS, SECPK1_N
 from eth.db.atomic import AtomicDB
 from eth.exceptions import BlockNotFound, HeaderNotFound, Revert, TransactionNotFound, VMError
+from eth.rlp.accounts import Account as RlpAccount
 from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
 from eth_utils import ValidationError, keccak, to_checksum_address
+from trie import HexaryTrie
 
 from engine.abc import NodeAPI, OrderingServiceAPI, ReceivedPayload
 from engine.chain.builder import build_block
@@ -35,7 +38,7 @@ from engine.chain.views import block_view, receipt_views, transaction_view
 from engine.chain.vm import PrivnetVM, make_vm_class
 from engine.config import NodeSettings
 from engine.db import schema
-from engine.db.store import SqliteKV
+from engine.db.store import SqliteKV, SqliteReader
 from engine.errors import (
     ChainHalted,
     ExecutionReverted,
@@ -93,6 +96,7 @@ class Node(NodeAPI):
         self.dev_accounts = [(a.address, a.private_key) for a in unlocked]
         self.store = SqliteKV(settings.data_dir / "chain.sqlite")
         self._db = AtomicDB(self.store)
+        self._reader = SqliteReader(self.store.path)
         if privacy is not None:
             privacy.bind(self)
         vm_class = make_vm_class(privacy.executor if privacy is not None else None)
@@ -191,6 +195,7 @@ class Node(NodeAPI):
             self._thread = None
         with self._chain_lock:
             self.store.close()
+            self._reader.close()
         self.ordering.close()
         if self.privacy is not None:
             self.privacy.close()
@@ -267,7 +272,7 @@ class Node(NodeAPI):
                     built = build_block(self._chain, parent, txs, timestamp, b"\x00" * 20)
                 except PrivacyManagerUnavailable as exc:
                     raise ChainHalted(f"cannot build block #{parent.block_number + 1}: {exc.message}") from None
-                self._chain.persist_block(built.block)
+                self._persist(built.block)
                 self._after_block_persisted(built.block)
                 appended = self.ordering.append_block(built.block.number, rlp.encode(built.block))
             except BaseException:
@@ -310,8 +315,7 @@ class Node(NodeAPI):
                 if self.privacy is not None:
                     self.privacy.prefetch(list(block.transactions))
                     self.privacy.begin_block(self._head)
-                result = self._chain.import_block(block)
-                imported = result.imported_block
+                imported = self._import_validated(block)
                 self._after_block_persisted(imported)
             except ValidationError as exc:
                 self._abort_block()
@@ -327,6 +331,20 @@ class Node(NodeAPI):
             receipts = imported.get_receipts(self._chain.chaindb)
             self._commit_block(imported, tuple(receipts))
         self.halted = None
+
+    def _persist(self, block: BlockAPI) -> None:
+        """`Chain.persist_block` without its read-back of every new canonical block."""
+        self._chain.validate_block(block)
+        self._chain.chaindb.persist_block(block)
+
+    def _import_validated(self, block: BlockAPI) -> BlockAPI:
+        """`Chain.import_block`: re-execute, require the result to equal the block, persist."""
+        parent = self._chain.get_block_header_by_hash(block.header.parent_hash)
+        base = self._chain.create_header_from_parent(parent).copy(gas_used=block.header.gas_used)
+        imported = self._chain.get_vm(base).import_block(block).block
+        validate_imported_block_unchanged(imported, block)
+        self._persist(imported)
+        return imported
 
     def _after_block_persisted(self, block: BlockAPI) -> None:
         if self.privacy is not None:
@@ -352,15 +370,16 @@ class Node(NodeAPI):
 
     # -- helpers -----------------------------------------------------------------------
     def _account_at_head(self, address: bytes) -> AccountView:
-        cached = self._account_cache.get(address)
+        """Nonce and balance at the committed head, without the chain lock (see SqliteReader)."""
+        cache = self._account_cache  # read before the head: a commit swaps the head, then the cache
+        head = self._head
+        cached = cache.get(address)
         if cached is not None:
             return cached
-        with self._chain_lock:
-            state = self._chain.get_vm(self._head).state
-            view = AccountView(nonce=state.get_nonce(address), balance=state.get_balance(address))
-            # Cached under the lock: a block committed in between would otherwise find this
-            # stale view in its fresh cache, and the sender's next nonce would never be "ready".
-            self._account_cache[address] = view
+        encoded = HexaryTrie(self._reader, head.state_root).get(keccak(address))
+        account = rlp.decode(encoded, sedes=RlpAccount) if encoded else RlpAccount()
+        view = AccountView(nonce=int(account.nonce), balance=int(account.balance))
+        cache[address] = view
         return view
 
     def _header(self, block_id: BlockId) -> BlockHeaderAPI:
@@ -387,8 +406,7 @@ class Node(NodeAPI):
             raise TransactionRejected(f"oversized data: {len(raw)} bytes, limit {self.settings.max_tx_bytes}")
         try:
             tx = self._tx_builder.decode(raw)
-            tx.check_signature_validity()
-            _ = tx.sender
+            _check_signature(tx)
         except (rlp.exceptions.DeserializationError, rlp.exceptions.DecodingError, ValidationError,
                 ValueError, TypeError, IndexError, KeyError) as exc:
             raise InvalidParams(f"invalid raw transaction: {exc}") from None
@@ -511,8 +529,11 @@ class Node(NodeAPI):
             return int(self._read_state(address, block_id).get_balance(address))
 
     def get_nonce(self, address: Address, block_id: BlockId) -> int:
-        with self._chain_lock:
-            nonce = int(self._state("latest" if block_id == "pending" else block_id).get_nonce(address))
+        if block_id in ("latest", "pending"):
+            nonce = self._account_at_head(address).nonce
+        else:
+            with self._chain_lock:
+                nonce = int(self._state(block_id).get_nonce(address))
         if block_id == "pending":
             return self.pool.pending_nonce(address, nonce)
         return nonce
@@ -731,6 +752,20 @@ class Node(NodeAPI):
             return self._chain.get_canonical_block_by_number(number)
         except (BlockNotFound, HeaderNotFound):
             raise ResourceNotFound(f"block {number} not found") from None
+
+
+def _check_signature(tx: SignedTransactionAPI) -> None:
+    """The signature checks of py-evm's `check_signature_validity` with one ECDSA operation.
+
+    py-evm recovers the key, verifies against it, and `.sender` recovers again; a successful
+    recovery already proves the signature valid for that key, so one recovery (cached as the
+    sender) plus the range checks is the same test.
+    """
+    if tx.y_parity not in (0, 1):
+        raise ValidationError(f"invalid signature v: {tx.v}")
+    if not (0 < tx.r < SECPK1_N and 0 < tx.s <= SECPK1_N // 2):
+        raise ValidationError("invalid signature: r or s out of range (EIP-2 requires low s)")
+    _ = tx.sender  # recovers; raises BadSignature when no key matches
 
 
 def _raise_for_computation(computation: Any) -> None:

@@ -72,3 +72,39 @@ class SqliteKV(BaseDB):
         with self._lock:
             self.rollback()
             self._conn.close()
+
+
+class SqliteReader(BaseDB):
+    """A second, read-only connection to a SqliteKV file.
+
+    Why: WAL lets it read the last *committed* state while the node writes the next block in
+    its own transaction, so admission checks need not wait for the chain lock. Trie nodes are
+    never deleted, so every node under a committed state root is readable here.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.execute("PRAGMA query_only=1")
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key: bytes) -> bytes:
+        with self._lock:
+            row = self._conn.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return bytes(row[0])
+
+    def _exists(self, key: bytes) -> bool:
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM kv WHERE k = ?", (key,)).fetchone() is not None
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        raise TypeError("SqliteReader is read-only")
+
+    def __delitem__(self, key: bytes) -> None:
+        raise TypeError("SqliteReader is read-only")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

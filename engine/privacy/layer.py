@@ -19,8 +19,8 @@ from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, StateAPI
 from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS
 from eth.exceptions import Revert
 from eth.vm.message import Message
-from eth_account import Account
-from eth_utils import to_checksum_address
+from eth_keys import keys
+from eth_utils import keccak
 
 from engine.abc import PrivacyManagerClientAPI, ReceivedPayload
 from engine.chain.views import contract_address_for
@@ -392,14 +392,10 @@ class PrivacyLayer:
 
 def sign_private_marker(private_key: bytes, nonce: int, gas: int, to: bytes | None, payload_hash: bytes) -> bytes:
     """Homestead-signed legacy transaction (no chain id), gas price 0, v raised to 37/38."""
-    fields: dict[str, Any] = {"nonce": nonce, "gasPrice": 0, "gas": gas, "value": 0, "data": payload_hash}
-    if to is not None:
-        fields["to"] = to_checksum_address(to)
-    signed = Account.sign_transaction(fields, private_key)
-    decoded = rlp.decode(bytes(signed.raw_transaction))
-    v = int.from_bytes(decoded[6], "big")
-    decoded[6] = (v + 10).to_bytes(1, "big")
-    return bytes(rlp.encode(decoded))
+    fields = [nonce, 0, gas, to or b"", 0, payload_hash]
+    signature = keys.PrivateKey(private_key).sign_msg_hash(keccak(rlp.encode(fields)))
+    v, r, s = signature.vrs
+    return bytes(rlp.encode([*fields, v + 27 + 10, r, s]))
 
 
 def _outcome(computation: Any, contract_address: bytes | None, gas: int) -> PrivateOutcome:
