@@ -257,17 +257,18 @@ class Node(NodeAPI):
         self.ordering.acknowledge(refused)
 
     def _produce_block(self) -> None:
+        # The batch and the payloads are gathered without the chain lock: RPC reads go on meanwhile.
+        batch = self.pool.ready_batch(self.settings.max_txs_per_block)
+        if not batch:
+            return
+        txs = [p.tx for p in batch]
+        self._prefetch_private(txs, f"cannot build block #{self._head.block_number + 1}")
         with self._chain_lock:
-            batch = self.pool.ready_batch(self.settings.max_txs_per_block)
-            if not batch:
-                return
             parent = self._head
             timestamp = max(int(time.time()), parent.timestamp)
-            txs = [p.tx for p in batch]
             try:
                 try:
                     if self.privacy is not None:
-                        self.privacy.prefetch(txs)
                         self.privacy.begin_block(parent)
                     built = build_block(self._chain, parent, txs, timestamp, b"\x00" * 20)
                 except PrivacyManagerUnavailable as exc:
@@ -288,6 +289,14 @@ class Node(NodeAPI):
                 self.pool.remove(tx.hash)
             self.ordering.acknowledge([bytes(tx.hash) for tx in built.block.transactions]
                                       + [bytes(tx.hash) for tx, _ in built.rejected])
+
+    def _prefetch_private(self, txs: list[SignedTransactionAPI], context: str) -> None:
+        if self.privacy is None:
+            return
+        try:
+            self.privacy.prefetch(txs)
+        except PrivacyManagerUnavailable as exc:
+            raise ChainHalted(f"{context}: {exc.message}") from None
 
     def _abort_block(self) -> None:
         self.store.rollback()
@@ -310,10 +319,10 @@ class Node(NodeAPI):
 
     def _import(self, block_rlp: bytes) -> None:
         block = rlp.decode(block_rlp, sedes=self._block_class)
+        self._prefetch_private(list(block.transactions), f"cannot import block #{block.number}")
         with self._chain_lock:
             try:
                 if self.privacy is not None:
-                    self.privacy.prefetch(list(block.transactions))
                     self.privacy.begin_block(self._head)
                 imported = self._import_validated(block)
                 self._after_block_persisted(imported)

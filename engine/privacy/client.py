@@ -22,6 +22,8 @@ from engine.types import PayloadHash, PrivacyFlag, PtmPublicKey
 
 logger = logging.getLogger(__name__)
 
+BATCH_RECEIVE_MAX = 500
+
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
@@ -42,6 +44,7 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
         self.url = url
         self.retries = retries
         self.retry_delay_s = retry_delay_s
+        self._batch_supported = True
         self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout_s,
                                   limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
 
@@ -101,16 +104,29 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
             return None
         if response.status_code >= 400:
             raise PrivacyManagerError(f"{response.status_code} status: {_body_text(response)}")
-        data = response.json()
-        return ReceivedPayload(
-            payload=unb64(data["payload"]),
-            privacy_flag=PrivacyFlag.from_wire(int(data.get("privacyFlag", 0))),
-            affected_contract_transactions=tuple(
-                PayloadHash(unb64(h)) for h in _acoth_keys(data.get("affectedContractTransactions"))
-            ),
-            exec_hash=unb64(data["execHash"]) if data.get("execHash") else b"",
-            mandatory_recipients=tuple(PtmPublicKey(k) for k in data.get("mandatoryRecipients") or ()),
-        )
+        return _received(response.json())
+
+    def receive_many(self, payload_hashes: list[PayloadHash]) -> dict[bytes, ReceivedPayload | None]:
+        """`receive` for a block's worth of hashes in one round trip (our manager's
+        `POST /transactions/receive`); per-key GETs against a manager without it (Tessera)."""
+        if not self._batch_supported:
+            return {bytes(h): self.receive(h) for h in payload_hashes}
+        result: dict[bytes, ReceivedPayload | None] = {}
+        for start in range(0, len(payload_hashes), BATCH_RECEIVE_MAX):
+            chunk = payload_hashes[start:start + BATCH_RECEIVE_MAX]
+            keys = {b64(h): bytes(h) for h in chunk}
+            response = self._request("POST", "/transactions/receive", json={"keys": list(keys)})
+            if response.status_code in (404, 405):
+                self._batch_supported = False
+                return {bytes(h): self.receive(h) for h in payload_hashes}
+            if response.status_code >= 400:
+                raise PrivacyManagerError(f"{response.status_code} status: {_body_text(response)}")
+            data = response.json()
+            for key, item in data["transactions"].items():
+                result[keys[key]] = _received(item)
+            for key in data["missing"]:
+                result[keys[key]] = None
+        return result
 
     def store_raw(self, payload: bytes, private_from: PtmPublicKey | None) -> PayloadHash:
         body: dict[str, Any] = {"payload": b64(payload)}
@@ -140,6 +156,18 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
         if received is None:
             raise NotAParty("this node is not a party to the transaction")
         return received
+
+
+def _received(data: dict[str, Any]) -> ReceivedPayload:
+    return ReceivedPayload(
+        payload=unb64(data["payload"]),
+        privacy_flag=PrivacyFlag.from_wire(int(data.get("privacyFlag", 0))),
+        affected_contract_transactions=tuple(
+            PayloadHash(unb64(h)) for h in _acoth_keys(data.get("affectedContractTransactions"))
+        ),
+        exec_hash=unb64(data["execHash"]) if data.get("execHash") else b"",
+        mandatory_recipients=tuple(PtmPublicKey(k) for k in data.get("mandatoryRecipients") or ()),
+    )
 
 
 def _privacy_fields(private_for: tuple[PtmPublicKey, ...], privacy_flag: PrivacyFlag,

@@ -120,11 +120,15 @@ class PrivacyLayer:
 
     # -- block lifecycle (called by the node under its chain lock) --------------------------
     def prefetch(self, transactions: list[SignedTransactionAPI]) -> None:
-        """Fetch the block's payloads from the manager in parallel before executing it."""
-        wanted = [bytes(tx.data) for tx in transactions
-                  if getattr(tx, "is_private", False) and bytes(tx.data) not in self._payloads]
-        wanted = [h for h in wanted if h not in self._sent]
+        """Fetch the block's payloads from the manager in one round trip before executing it."""
+        wanted = [bytes(tx.data) for tx in transactions if getattr(tx, "is_private", False)]
+        wanted = [h for h in dict.fromkeys(wanted)
+                  if h not in self._payloads and h not in self._sent and len(h) == PAYLOAD_HASH_BYTES]
         if not wanted:
+            return
+        receive_many = getattr(self.manager, "receive_many", None)
+        if receive_many is not None:
+            self._payloads.update(receive_many([PayloadHash(h) for h in wanted]))
             return
         for key, result in zip(wanted, self._fetcher.map(self._fetch, wanted), strict=True):
             if isinstance(result, PrivacyManagerUnavailable):
@@ -144,6 +148,7 @@ class PrivacyLayer:
 
     def abort_block(self) -> None:
         self._block = None
+        self._payloads.clear()  # ask again next time: a manager may have recovered data meanwhile
 
     def finish_block(self, block: BlockAPI, store: SqliteKV) -> None:
         """Persist the private state and receipts in the block's database transaction."""

@@ -61,6 +61,13 @@ class ReceiveRequest(_Wire):
     to: str | None = None
 
 
+MAX_BATCH_KEYS = 1000
+
+
+class ReceiveBatchRequest(_Wire):
+    keys: list[str] = Field(max_length=MAX_BATCH_KEYS)
+
+
 class ResendRequest(_Wire):
     type: Literal["ALL", "INDIVIDUAL"]
     public_key: str = Field(alias="publicKey")

@@ -33,6 +33,7 @@ from tessera_like.api.models import (
     KeyResponse,
     KeysResponse,
     PayloadResponse,
+    ReceiveBatchRequest,
     ReceiveRequest,
     ReceiveResponse,
     SendRequest,
@@ -47,7 +48,7 @@ from tessera_like.api.models import (
     privacy_metadata,
     query_key,
 )
-from tessera_like.errors import InvalidRequest
+from tessera_like.errors import InvalidRequest, TransactionNotFound
 from tessera_like.manager import TransactionManager
 from tessera_like.types import PublicKey, ReceivedTransaction
 
@@ -154,6 +155,27 @@ def build_q2t_router() -> APIRouter:
         to = decode_public_key(body.to, "to") if body.to else None
         received = await run_in_threadpool(manager.receive, tx_hash, to)
         return json_response({"payload": encode_b64(received.payload)})
+
+    @router.post("/transactions/receive", openapi_extra=json_body(ReceiveBatchRequest),
+                 summary="Extension: decrypt many transactions in one round trip (a node's block prefetch)",
+                 responses=ERROR_RESPONSES)
+    async def receive_batch(request: Request, manager: TransactionManager = Depends(get_manager)) -> Response:
+        """200 `{transactions: {key: <as GET /transaction/{key}>}, missing: [key]}`; a key this
+        manager cannot open (not a party, unknown) is listed in `missing`, as a 404 would say."""
+        body: ReceiveBatchRequest = await read_json(request, ReceiveBatchRequest)
+        hashes = [(key, decode_hash(key, f"keys[{i}]")) for i, key in enumerate(body.keys)]
+
+        def receive_all() -> dict[str, Any]:
+            found: dict[str, Any] = {}
+            missing: list[str] = []
+            for key, tx_hash in hashes:
+                try:
+                    found[key] = received_json(manager.receive(tx_hash))
+                except TransactionNotFound:
+                    missing.append(key)
+            return {"transactions": found, "missing": missing}
+
+        return json_response(await run_in_threadpool(receive_all))
 
     @router.get("/transaction/{key:path}/isSender", response_class=PlainTextResponse,
                 summary="true when this manager sent the transaction", responses=ERROR_RESPONSES)

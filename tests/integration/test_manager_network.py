@@ -243,3 +243,42 @@ def test_service_endpoints_and_openapi(net: dict[str, Node]) -> None:
     p2p_paths = a.p2p.get("/openapi.json").json()["paths"]
     assert {"/partyinfo", "/push", "/resend", "/upcheck"} <= set(p2p_paths)
     assert "/send" not in p2p_paths and "/push" not in q2t_paths
+
+
+def test_batch_receive_returns_parties_payloads_and_lists_the_rest(net: dict[str, Node]) -> None:
+    """`POST /transactions/receive` (our extension, a node's block prefetch) agrees with GET."""
+    a, b, c = net["A"], net["B"], net["C"]
+    to_b = a.send(b"for b only", [b.key]).json()["key"]
+    to_c = a.send(b"for c only", [c.key]).json()["key"]
+    unknown = b64(b"\x07" * 64)
+    answer = b.q2t.post("/transactions/receive", json={"keys": [to_b, to_c, unknown]})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert set(body["transactions"]) == {to_b}
+    assert base64.b64decode(body["transactions"][to_b]["payload"]) == b"for b only"
+    assert body["transactions"][to_b] == b.get(to_b).json()
+    assert sorted(body["missing"]) == sorted([to_c, unknown])
+    bad = b.q2t.post("/transactions/receive", json={"keys": ["not base64!"]})
+    assert bad.status_code == 400 and "keys[0]" in bad.json()["error"]
+    too_many = b.q2t.post("/transactions/receive", json={"keys": [unknown] * 1001})
+    assert too_many.status_code == 400
+    assert b.q2t.get("/upcheck").status_code == 200
+
+
+def test_node_client_receive_many_matches_per_key_receive(net: dict[str, Node]) -> None:
+    """The node's prefetch: one round trip with our manager, per-key GETs without the extension."""
+    from engine.privacy.client import HttpPrivacyManagerClient
+
+    a, b, c = net["A"], net["B"], net["C"]
+    keys = [base64.b64decode(a.send(f"payload {i}".encode(), [b.key]).json()["key"]) for i in range(3)]
+    keys.append(base64.b64decode(a.send(b"not for b", [c.key]).json()["key"]))
+    batched = HttpPrivacyManagerClient(b.process.q2t_url, retries=0)
+    per_key = HttpPrivacyManagerClient(b.process.q2t_url, retries=0)
+    per_key._batch_supported = False  # as against a manager without POST /transactions/receive
+    try:
+        many = batched.receive_many(keys)  # type: ignore[arg-type]
+        assert [many[k].payload if many[k] else None for k in keys] == [b"payload 0", b"payload 1", b"payload 2", None]
+        assert per_key.receive_many(keys) == many  # type: ignore[arg-type]
+    finally:
+        batched.close()
+        per_key.close()
