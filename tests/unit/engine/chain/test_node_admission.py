@@ -62,3 +62,29 @@ def test_pending_nonce_counts_pooled_transactions(node: Node):
         node.send_raw_transaction(sign_raw(key, nonce))
     assert node.get_nonce(address, "latest") == 0
     assert node.get_nonce(address, "pending") == 2
+
+
+def test_malleated_high_s_signature_is_refused(node: Node):
+    """(r, n - s) with the other parity recovers the same sender; EIP-2 forbids it at intake."""
+    import rlp
+    from eth.constants import SECPK1_N
+
+    _, key = node.dev_accounts[0]
+    fields = rlp.decode(sign_raw(key, 0, chain_id=None))
+    v, s = int.from_bytes(fields[6], "big"), int.from_bytes(fields[8], "big")
+    fields[6] = (55 - v).to_bytes(1, "big")  # 27 <-> 28
+    fields[8] = (SECPK1_N - s).to_bytes(32, "big")
+    with pytest.raises(InvalidParams, match="EIP-2 requires low s"):
+        node.send_raw_transaction(rlp.encode(fields))
+    assert len(node.pool) == 0
+
+
+def test_a_signature_that_recovers_no_key_is_refused(node: Node):
+    import rlp
+
+    _, key = node.dev_accounts[0]
+    fields = rlp.decode(sign_raw(key, 0, chain_id=None))
+    fields[7] = (0).to_bytes(1, "big")  # r = 0
+    with pytest.raises((InvalidParams, TransactionRejected)):
+        node.send_raw_transaction(rlp.encode(fields))
+    assert len(node.pool) == 0
