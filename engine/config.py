@@ -62,6 +62,9 @@ class NodeSettings(BaseSettings):
     unlocked_keys_file: Path | None = None  # JSON list of 0x private keys unlocked on this node
     block_gas_limit: int = Field(100_000_000, ge=5000)
     max_block_time_ms: int = Field(100, gt=0)
+    # Under load, blocks come at most this often so transactions batch up (each block has a fixed
+    # cost on every node); an idle node still builds the first transaction's block at once.
+    min_block_interval_ms: int = Field(25, ge=0)
     max_txs_per_block: int = Field(500, gt=0)
     txpool_max_size: int = Field(20_000, gt=0)
     txpool_max_gap: int = Field(64, ge=0)
@@ -90,6 +93,14 @@ class NodeSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment overrides the file; the file's values arrive as init kwargs.
         return (env_settings, init_settings)
+
+    @field_validator("min_block_interval_ms")
+    @classmethod
+    def _interval_within_block_time(cls, value: int, info: Any) -> int:
+        limit = info.data.get("max_block_time_ms")
+        if limit is not None and value > limit:
+            raise ValueError(f"must not exceed max_block_time_ms ({limit})")
+        return value
 
     def ordering_path(self) -> Path:
         return self.ordering.path or (self.data_dir / "ordering.sqlite")

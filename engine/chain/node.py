@@ -118,6 +118,7 @@ class Node(NodeAPI):
         self._thread: threading.Thread | None = None
         self.halted: str | None = None
         self._halted_at = 0.0
+        self._last_block_at = 0.0
         self._producing = False
         self._sender_locks: dict[bytes, threading.Lock] = {}
         self._sender_locks_guard = threading.Lock()
@@ -209,7 +210,12 @@ class Node(NodeAPI):
                 if self._producing:
                     self._pull_submissions()
                     if self.pool.has_ready():
+                        wait = self._last_block_at + self.settings.min_block_interval_ms / 1000 - time.monotonic()
+                        if wait > 0:
+                            self._stop.wait(wait)  # let a busy pool fill the block
+                            self._pull_submissions()
                         self._produce_block()
+                        self._last_block_at = time.monotonic()
                         continue
                     if not imported:
                         self.pool.wait_for_change(min(max_wait, self._poll_interval()))
