@@ -330,7 +330,7 @@ class Node(NodeAPI):
             try:
                 if self.privacy is not None:
                     self.privacy.begin_block(self._head)
-                imported = self._import_validated(block)
+                imported, receipts = self._import_validated(block)
                 self._after_block_persisted(imported)
             except ValidationError as exc:
                 self._abort_block()
@@ -343,8 +343,7 @@ class Node(NodeAPI):
             except BaseException:
                 self._abort_block()
                 raise
-            receipts = imported.get_receipts(self._chain.chaindb)
-            self._commit_block(imported, tuple(receipts))
+            self._commit_block(imported, receipts)
         self.halted = None
 
     def _persist(self, block: BlockAPI) -> None:
@@ -352,14 +351,15 @@ class Node(NodeAPI):
         self._chain.validate_block(block)
         self._chain.chaindb.persist_block(block)
 
-    def _import_validated(self, block: BlockAPI) -> BlockAPI:
+    def _import_validated(self, block: BlockAPI) -> tuple[BlockAPI, tuple[Any, ...]]:
         """`Chain.import_block`: re-execute, require the result to equal the block, persist."""
         parent = self._chain.get_block_header_by_hash(block.header.parent_hash)
         base = self._chain.create_header_from_parent(parent).copy(gas_used=block.header.gas_used)
-        imported = self._chain.get_vm(base).import_block(block).block
+        vm = self._chain.get_vm(base)
+        imported = vm.import_block(block).block
         validate_imported_block_unchanged(imported, block)
         self._persist(imported)
-        return imported
+        return imported, tuple(vm.last_receipts)
 
     def _after_block_persisted(self, block: BlockAPI) -> None:
         if self.privacy is not None:

@@ -17,6 +17,7 @@ import rlp
 from eth.abc import BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
 from eth.constants import POST_MERGE_DIFFICULTY, POST_MERGE_NONCE, POST_MERGE_OMMERS_HASH
 from eth.validation import validate_gas_limit, validate_length_lte
+from eth.vm.base import BlockAndMetaWitness
 from eth.vm.forks.prague import DEPOSIT_CONTRACT_ADDRESS, DEPOSIT_REQUEST_TYPE, PragueVM
 from eth.vm.forks.prague.blocks import PragueBlock, PragueBlockHeader
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
@@ -24,8 +25,9 @@ from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
 from eth.vm.forks.prague.transactions import PragueLegacyTransaction, PragueTransactionBuilder
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth.vm.forks.spurious_dragon.transactions import SpuriousDragonUnsignedTransaction
+from eth.vm.interrupt import EVMMissingData
 from eth.vm.message import Message
-from eth_utils import ValidationError
+from eth_utils import ValidationError, keccak
 from rlp.sedes import CountableList
 
 from engine.types import PRIVATE_V_VALUES
@@ -161,6 +163,40 @@ class PrivnetVM(PragueVM):
     _state_class = PrivnetState
     create_header_from_parent = staticmethod(_create_header_from_parent)  # type: ignore[assignment]
 
+    # Note: py-evm's `finalize_block` and `pack_block` `copy()` the block, and rlp's copy
+    # deep-copies every field not passed in: all the block's transactions, twice per block,
+    # on every node. Transactions are immutable rlp objects, so these pass them through.
+    def finalize_block(self, block: Any) -> BlockAndMetaWitness:
+        if block.number > 0:
+            snapshot = self.state.snapshot()
+            try:
+                self._assign_block_rewards(block)
+            except EVMMissingData:
+                self.state.revert(snapshot)
+                raise
+            else:
+                self.state.commit(snapshot)
+        meta_witness = self.state.persist()
+        header = block.header.copy(state_root=self.state.state_root)
+        return BlockAndMetaWitness(_shallow_copy(block, header=header), meta_witness)
+
+    def pack_block(self, block: Any, *args: Any, **kwargs: Any) -> Any:
+        if "uncles" in kwargs:
+            uncles = kwargs.pop("uncles")
+            kwargs.setdefault("uncles_hash", keccak(rlp.encode(uncles)))
+        else:
+            uncles = block.uncles
+        unknown = set(kwargs) - set(self.get_header()._meta.field_names)
+        if unknown:
+            raise AttributeError(f"Unable to set the field(s) {', '.join(sorted(unknown))} on the block header")
+        return _shallow_copy(block, header=block.header.copy(**kwargs), uncles=uncles)
+
+    def apply_all_transactions(self, transactions: Any, base_header: BlockHeaderAPI) -> Any:
+        # Kept so the node can index an imported block's receipts without decoding them again.
+        result = super().apply_all_transactions(transactions, base_header)
+        self.last_receipts = result[1]
+        return result
+
     def process_deposit_request_data(self, block: Any) -> None:
         # Prague re-reads every receipt of the block looking for the beacon deposit contract's
         # logs. No code there means no such log can exist: the request list is the same (empty),
@@ -195,6 +231,13 @@ class PrivnetVM(PragueVM):
             raise ValidationError("Nonce must be zero")
         if header.uncles_hash != POST_MERGE_OMMERS_HASH:
             raise ValidationError("Uncles hash must be empty")
+
+
+def _shallow_copy(block: Any, **changes: Any) -> Any:
+    """`block.copy(**changes)` that shares (does not deep-copy) the unchanged fields."""
+    fields = {name: getattr(block, name) for name in block._meta.field_names}
+    fields.update(changes)
+    return type(block)(**fields)
 
 
 def make_vm_class(private_executor: PrivateExecutorAPI | None) -> type[PrivnetVM]:
