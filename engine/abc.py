@@ -168,6 +168,10 @@ class PrivacyManagerClientAPI(ABC):
     def receive(self, payload_hash: PayloadHash) -> ReceivedPayload | None: ...
 
     @abstractmethod
+    def receive_many(self, payload_hashes: list[PayloadHash]) -> dict[bytes, ReceivedPayload | None]:
+        """`receive` for a block's worth of hashes, keyed by hash; same invariant as `receive`."""
+
+    @abstractmethod
     def store_raw(self, payload: bytes, private_from: PtmPublicKey | None) -> PayloadHash: ...
 
     @abstractmethod

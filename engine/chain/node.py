@@ -23,7 +23,7 @@ from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
 from eth.chains.base import Chain
 from eth.constants import CREATE_CONTRACT_ADDRESS, SECPK1_N
 from eth.db.atomic import AtomicDB
-from eth.exceptions import BlockNotFound, HeaderNotFound, Revert, TransactionNotFound, VMError
+from eth.exceptions import HeaderNotFound, Revert, TransactionNotFound, VMError
 from eth.rlp.accounts import Account as RlpAccount
 from eth.vm.spoof import SpoofTransaction
 from eth_account import Account
@@ -218,7 +218,7 @@ class Node(NodeAPI):
                         self._last_block_at = time.monotonic()
                         continue
                     if not imported:
-                        self.pool.wait_for_change(min(max_wait, self._poll_interval()))
+                        self.pool.wait_for_change(min(max_wait, self.settings.ordering.poll_interval_ms * 4 / 1000))
                 elif not imported:
                     self.ordering.wait_for_activity(max_wait)
             except ChainHalted as exc:
@@ -247,10 +247,6 @@ class Node(NodeAPI):
         logger.warning("%s: resigned as block producer; %d pooled transactions handed over",
                        self.settings.name, len(pending))
 
-    def _poll_interval(self) -> float:
-        return self.settings.ordering.poll_interval_ms / 1000 * 4
-
-    # -- block production and import ---------------------------------------------------
     def _pull_submissions(self) -> None:
         refused = []
         for raw in self.ordering.take_pending(self.settings.max_txs_per_block * 4):
@@ -484,6 +480,15 @@ class Node(NodeAPI):
         return transaction_view(block.transactions[index], block, index,
                                 int(getattr(block.header, "base_fee_per_gas", 0) or 0))
 
+    def _block_receipts(self, block: BlockAPI) -> list[ReceiptView]:
+        """The block's public receipts: from the recent cache, else decoded once for the block."""
+        cached = [self._receipts.get(tx.hash) for tx in block.transactions]
+        if all(view is not None for view in cached):
+            return cached  # type: ignore[return-value]
+        with self._chain_lock:
+            receipts = block.get_receipts(self._chain.chaindb)
+        return receipt_views(block, receipts)
+
     def _public_receipt(self, tx_hash: bytes) -> ReceiptView | None:
         cached = self._receipts.get(tx_hash)
         if cached is not None:
@@ -494,16 +499,17 @@ class Node(NodeAPI):
         block = self._block(loc[0])
         if block is None:
             return None
-        with self._chain_lock:
-            receipts = block.get_receipts(self._chain.chaindb)
-        views = receipt_views(block, receipts)
-        return views[loc[1]]
+        return self._block_receipts(block)[loc[1]]
+
+    def _visible_receipt(self, public: ReceiptView) -> ReceiptView:
+        """This node's view: the private receipt where it is a party, else the public one."""
+        if not public.is_private or self.privacy is None:
+            return public
+        return self.privacy.private_receipt(public) or public
 
     def get_receipt(self, tx_hash: Hash32) -> ReceiptView | None:
         public = self._public_receipt(tx_hash)
-        if public is None or not public.is_private or self.privacy is None:
-            return public
-        return self.privacy.private_receipt(public) or public
+        return None if public is None else self._visible_receipt(public)
 
     def get_logs(self, log_filter: LogFilter) -> list[LogView]:
         if log_filter.block_hash is not None:
@@ -521,10 +527,8 @@ class Node(NodeAPI):
             if not _bloom_may_match(int(block.header.bloom), log_filter):
                 if self.privacy is None or not any(getattr(t, "is_private", False) for t in block.transactions):
                     continue
-            for tx in block.transactions:
-                receipt = self.get_receipt(Hash32(tx.hash))
-                if receipt is None:
-                    continue
+            for public in self._block_receipts(block):
+                receipt = self._visible_receipt(public)
                 found.extend(log for log in receipt.logs if _log_matches(log, log_filter))
         return found
 
@@ -762,12 +766,6 @@ class Node(NodeAPI):
     def vm_at(self, header: BlockHeaderAPI) -> Any:
         return self._chain.get_vm(header)
 
-    def get_block_by_number(self, number: int) -> BlockAPI:
-        try:
-            return self._chain.get_canonical_block_by_number(number)
-        except (BlockNotFound, HeaderNotFound):
-            raise ResourceNotFound(f"block {number} not found") from None
-
 
 def _check_signature(tx: SignedTransactionAPI) -> None:
     """The signature checks of py-evm's `check_signature_validity` with one ECDSA operation.
@@ -823,7 +821,3 @@ def _log_matches(log: LogView, log_filter: LogFilter) -> bool:
         if i >= len(log.topics) or log.topics[i] not in wanted:
             return False
     return True
-
-
-def tx_hash_of(raw: bytes) -> bytes:
-    return keccak(raw)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import rlp
@@ -26,7 +25,7 @@ from engine.abc import PrivacyManagerClientAPI, ReceivedPayload
 from engine.chain.views import contract_address_for
 from engine.db import schema
 from engine.db.store import SqliteKV
-from engine.errors import PrivacyManagerUnavailable, PrivateTransactionRejected, TransactionRejected
+from engine.errors import PrivateTransactionRejected, TransactionRejected
 from engine.privacy.receipts import PrivateOutcome
 from engine.privacy.state import DualPrivateState
 from engine.types import (
@@ -88,7 +87,6 @@ class PrivacyLayer:
         self._payloads: dict[bytes, ReceivedPayload | None] = {}
         self._sent: dict[bytes, ReceivedPayload] = {}
         self._lock = threading.Lock()
-        self._fetcher = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ptm-fetch")
 
     def bind(self, node: Node) -> None:
         """Called by the node once its database exists."""
@@ -98,7 +96,6 @@ class PrivacyLayer:
         self._state_class = DualPrivateState.configure(__name__="NodeDualPrivateState")
 
     def close(self) -> None:
-        self._fetcher.shutdown(wait=False, cancel_futures=True)
         close = getattr(self.manager, "close", None)
         if close is not None:
             close()
@@ -118,30 +115,14 @@ class PrivacyLayer:
         state = self._state_class(self._db, execution_context, root)
         return state.attach_public(public_state)
 
-    # -- block lifecycle (called by the node under its chain lock) --------------------------
+    # -- block lifecycle (prefetch runs before the node takes its chain lock; the rest under it) --
     def prefetch(self, transactions: list[SignedTransactionAPI]) -> None:
         """Fetch the block's payloads from the manager in one round trip before executing it."""
         wanted = [bytes(tx.data) for tx in transactions if getattr(tx, "is_private", False)]
         wanted = [h for h in dict.fromkeys(wanted)
                   if h not in self._payloads and h not in self._sent and len(h) == PAYLOAD_HASH_BYTES]
-        if not wanted:
-            return
-        receive_many = getattr(self.manager, "receive_many", None)
-        if receive_many is not None:
-            self._payloads.update(receive_many([PayloadHash(h) for h in wanted]))
-            return
-        for key, result in zip(wanted, self._fetcher.map(self._fetch, wanted), strict=True):
-            if isinstance(result, PrivacyManagerUnavailable):
-                raise result
-            self._payloads[key] = result
-
-    def _fetch(self, key: bytes) -> ReceivedPayload | None | PrivacyManagerUnavailable:
-        if len(key) != PAYLOAD_HASH_BYTES:
-            return None
-        try:
-            return self.manager.receive(PayloadHash(key))
-        except PrivacyManagerUnavailable as exc:
-            return exc
+        if wanted:
+            self._payloads.update(self.manager.receive_many([PayloadHash(h) for h in wanted]))
 
     def begin_block(self, parent: BlockHeaderAPI) -> None:
         self._block = _BlockContext(self.private_root(parent))
@@ -176,10 +157,9 @@ class PrivacyLayer:
             return self._sent[key]
         if key in self._payloads:
             return self._payloads[key]
-        result = self._fetch(key)
-        if isinstance(result, PrivacyManagerUnavailable):
-            raise result
-        return result
+        if len(key) != PAYLOAD_HASH_BYTES:
+            return None
+        return self.manager.receive(PayloadHash(key))
 
     def execute_private(self, tx: SignedTransactionAPI, public_state: StateAPI) -> None:
         """Run the decrypted payload on the private state (or skip: not a party).
