@@ -645,7 +645,7 @@ class Node(NodeAPI):
         if getattr(tx, "is_private", False):
             if self.privacy is None:
                 raise TransactionRejected("private transactions need a privacy manager on this node")
-            self.privacy.check_marker_known(tx)
+            self.privacy.check_marker_shape(tx)
         return self._submit(tx, raw)
 
     def send_transaction(self, request: TxRequest) -> Hash32:

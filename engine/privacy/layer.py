@@ -370,7 +370,7 @@ class PrivacyLayer:
         if bytes(distributed) != key:
             raise PrivateTransactionRejected("manager returned a different hash for the stored raw payload")
 
-    def check_marker_known(self, tx: SignedTransactionAPI) -> None:
+    def check_marker_shape(self, tx: SignedTransactionAPI) -> None:
         if len(bytes(tx.data)) != PAYLOAD_HASH_BYTES:
             raise PrivateTransactionRejected("private transaction data must be a 64-byte manager hash")
 
