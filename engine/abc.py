@@ -1,14 +1,25 @@
-"""Interfaces of the node's parts. Implementations live in sibling packages.
+"""Interfaces of the node's parts. Implementations live in sibling packages and are plugged
+in at the composition root (`engine/server.py`), as py-evm plugs in its consensus classes.
 
-The RPC layer is written against `NodeAPI` only; the privacy layer talks to its manager
-through `PrivacyManagerClientAPI`; blocks reach every node through `OrderingServiceAPI`.
+- `NodeAPI`: what the JSON-RPC layer asks of the chain node (reads, execution, signed
+  submissions). The node takes only signed transactions and signed private markers.
+- `PrivateTransactionsAPI`: the privacy service above the node (GoQuorum's `privateFor`
+  sends, `eth_sendRawPrivateTransaction`, payload and metadata reads); the RPC layer calls it.
+- `PrivateStateAPI`: the chain's private side, called by the node during block import and
+  building and for its private view; it receives headers and public states as arguments
+  and never calls back into the node. `engine/chain/noprivacy.py` is the do-nothing default.
+- `PrivacyManagerClientAPI`: the private side's view of its transaction manager.
+- `OrderingServiceAPI`: gives every node the same sequence of blocks.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
 
 from engine.types import (
     Address,
@@ -98,12 +109,6 @@ class NodeAPI(ABC):
     def send_raw_transaction(self, raw: bytes) -> Hash32:
         """Validate and submit a signed transaction (legacy, 2930, 1559)."""
 
-    @abstractmethod
-    def send_raw_private_transaction(self, raw: bytes, private_for: tuple[PtmPublicKey, ...],
-                                     privacy_flag: PrivacyFlag,
-                                     mandatory_for: tuple[PtmPublicKey, ...]) -> Hash32:
-        """Distribute a stored raw payload through the manager, then submit the marked tx."""
-
     # -- fee market and accounts -----------------------------------------------------
     @abstractmethod
     def accounts(self) -> list[Address]: ...
@@ -117,18 +122,6 @@ class NodeAPI(ABC):
     @abstractmethod
     def fee_history(self, block_count: int, newest: BlockId,
                     reward_percentiles: tuple[float, ...] | None) -> FeeHistory: ...
-
-    # -- privacy ---------------------------------------------------------------------
-    @abstractmethod
-    def get_quorum_payload(self, payload_hash: PayloadHash) -> bytes | None:
-        """The decrypted payload, or None when this node is not a party."""
-
-    @abstractmethod
-    def get_quorum_payload_extra(self, payload_hash: PayloadHash) -> ReceivedPayload | None:
-        """The payload with its privacy metadata, or None when this node is not a party."""
-
-    @abstractmethod
-    def get_contract_privacy_metadata(self, address: Address) -> dict[str, object] | None: ...
 
     # -- lifecycle -------------------------------------------------------------------
     @abstractmethod
@@ -145,6 +138,98 @@ class ReceivedPayload:
     affected_contract_transactions: tuple[PayloadHash, ...]
     exec_hash: bytes
     mandatory_recipients: tuple[PtmPublicKey, ...]
+
+
+class PrivateTransactionsAPI(ABC):
+    """GoQuorum's private sending and reading, above the node (the RPC layer calls it).
+
+    Sends validate the privacy fields in GoQuorum's order, hand the payload to the manager,
+    then submit a signed marker through `NodeAPI.send_raw_transaction`.
+    """
+
+    @abstractmethod
+    def send_transaction(self, request: TxRequest) -> Hash32:
+        """`eth_sendTransaction` with `privateFor`: distribute, sign the marker with the sender's
+        unlocked key and next nonce, submit. Raises PrivateTransactionRejected."""
+
+    @abstractmethod
+    def send_raw_private_transaction(self, raw: bytes, private_for: tuple[PtmPublicKey, ...],
+                                     privacy_flag: PrivacyFlag,
+                                     mandatory_for: tuple[PtmPublicKey, ...]) -> Hash32:
+        """Distribute a payload stored with `/storeraw`, then submit the signed marker."""
+
+    @abstractmethod
+    def get_quorum_payload(self, payload_hash: PayloadHash) -> bytes | None:
+        """The decrypted payload, or None when this node is not a party."""
+
+    @abstractmethod
+    def get_quorum_payload_extra(self, payload_hash: PayloadHash) -> ReceivedPayload | None:
+        """The payload with its privacy metadata, or None when this node is not a party."""
+
+    @abstractmethod
+    def get_contract_privacy_metadata(self, address: Address) -> dict[str, object] | None: ...
+
+
+class PrivateStateAPI(ABC):
+    """The chain's private side: private execution during a block, and the private view.
+
+    Block lifecycle, in the node's order: `prefetch` (outside the chain lock; may raise
+    PrivacyManagerUnavailable), `begin_block`, `execute_private` for each marker (called by the
+    public state transition), then `finish_block` (writes go into the block's database
+    transaction, which the node commits) or `abort_block` (the node rolls the transaction back).
+    Reads take the header and the public state at that header as arguments.
+    """
+
+    # -- block lifecycle ---------------------------------------------------------------
+    @abstractmethod
+    def on_genesis(self, genesis: BlockHeaderAPI) -> None:
+        """Record the empty private state for the genesis block (in its database transaction)."""
+
+    @abstractmethod
+    def validate_marker(self, transaction: SignedTransactionAPI) -> None:
+        """Refuse at intake a private marker this node cannot take (raises TransactionRejected)."""
+
+    @abstractmethod
+    def prefetch(self, transactions: Sequence[SignedTransactionAPI]) -> None:
+        """Fetch the payloads of a block's markers before it runs (one round trip)."""
+
+    @abstractmethod
+    def begin_block(self, parent: BlockHeaderAPI) -> None:
+        """Open the private state after `parent` for the block about to run."""
+
+    @abstractmethod
+    def execute_private(self, transaction: SignedTransactionAPI, public_state: StateAPI) -> None:
+        """Run a marker's payload on the private state, or skip it when not a party."""
+
+    @abstractmethod
+    def finish_block(self, block: BlockAPI) -> None:
+        """Persist the block's private state, receipts and contract metadata."""
+
+    @abstractmethod
+    def abort_block(self) -> None:
+        """Forget the block under way."""
+
+    # -- the private view --------------------------------------------------------------
+    @abstractmethod
+    def state_for(self, address: Address, header: BlockHeaderAPI, public_state: StateAPI) -> StateAPI | None:
+        """The private state at `header` when `address` exists in it, else None (read the public one)."""
+
+    @abstractmethod
+    def run_call(self, request: TxRequest, header: BlockHeaderAPI, public_state: StateAPI,
+                 gas: int) -> ComputationAPI | None:
+        """`eth_call` / `eth_estimateGas` against a private contract, or a private creation's
+        simulation; None when the request is not private on this node (run it publicly)."""
+
+    @abstractmethod
+    def private_receipt(self, public: ReceiptView) -> ReceiptView | None:
+        """This node's private receipt for a marker, or None when it is not a party."""
+
+    @abstractmethod
+    def contract_metadata(self, address: Address) -> dict[str, Any] | None:
+        """Privacy metadata of a private contract created here (flag, creation hash, mandatory)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
 
 
 class PrivacyManagerClientAPI(ABC):

@@ -1,4 +1,8 @@
-"""Run one node: the chain node plus its JSON-RPC server (`python -m engine --config node.toml`)."""
+"""Run one node: the composition root (`python -m engine --config node.toml`).
+
+The chain node, its private side and the privacy service are wired here and nowhere else;
+the JSON-RPC server is given the node and the privacy service.
+"""
 
 from __future__ import annotations
 
@@ -6,42 +10,68 @@ import logging
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 
-from engine.chain.node import Node
+from engine.abc import PrivateTransactionsAPI
+from engine.chain.node import Node, open_database
 from engine.config import ConfigError, NodeSettings
 from engine.errors import EngineError
+from engine.privacy.client import HttpPrivacyManagerClient
+from engine.privacy.disabled import NoPrivateTransactions
+from engine.privacy.private_state import PrivateStateManager
+from engine.privacy.service import PrivateTransactionService
 
 logger = logging.getLogger("engine")
 
 
-def build_node(settings: NodeSettings) -> Node:
-    """Open the node with its privacy manager when configured (checks /upcheck first)."""
-    privacy = None
-    if settings.privacy.enabled:
-        from engine.privacy.client import HttpPrivacyManagerClient
-        from engine.privacy.layer import PrivacyLayer
+@dataclass
+class NodeServices:
+    """What the composition root wires together: the node and the privacy service beside it."""
 
-        if not settings.privacy.q2t_url:
-            raise EngineError("privacy.enabled needs privacy.q2t_url")
-        client = HttpPrivacyManagerClient(settings.privacy.q2t_url, settings.privacy.retries,
-                                          settings.privacy.retry_delay_s, settings.privacy.timeout_s)
-        deadline = time.monotonic() + 30
-        while not client.upcheck():
-            if time.monotonic() > deadline:
-                client.close()
-                raise EngineError(f"private transaction manager at {settings.privacy.q2t_url} is not up")
-            time.sleep(0.2)
-        privacy = PrivacyLayer(client)
-    return Node.open(settings, privacy=privacy)
+    node: Node
+    privacy: PrivateTransactionsAPI
 
 
-def make_server(node: Node, settings: NodeSettings) -> uvicorn.Server:
+def connect_manager(settings: NodeSettings) -> HttpPrivacyManagerClient:
+    """The node's manager client, once the manager answers /upcheck (30 s at most)."""
+    if not settings.privacy.q2t_url:
+        raise EngineError("privacy.enabled needs privacy.q2t_url")
+    client = HttpPrivacyManagerClient(settings.privacy.q2t_url, settings.privacy.retries,
+                                      settings.privacy.retry_delay_s, settings.privacy.timeout_s)
+    deadline = time.monotonic() + 30
+    while not client.upcheck():
+        if time.monotonic() > deadline:
+            client.close()
+            raise EngineError(f"private transaction manager at {settings.privacy.q2t_url} is not up")
+        time.sleep(0.2)
+    return client
+
+
+def build_node(settings: NodeSettings) -> NodeServices:
+    """The composition root: the node, and with a manager configured its private side (which
+    shares the node's database) and the privacy service above it."""
+    if not settings.privacy.enabled:
+        return NodeServices(Node.open(settings), NoPrivateTransactions())
+    client = connect_manager(settings)
+    try:
+        database = open_database(settings)
+    except BaseException:
+        client.close()
+        raise
+    private_state = PrivateStateManager(client, database.atomic)
+    node = Node.open(settings, private=private_state, database=database)
+    service = PrivateTransactionService(node, node.unlocked, private_state, client, settings.max_tx_bytes)
+    return NodeServices(node, service)
+
+
+def make_server(services: NodeServices, settings: NodeSettings) -> uvicorn.Server:
     from engine.rpc.app import create_rpc_app
 
-    app = create_rpc_app(node, max_body_bytes=settings.rpc.max_body_bytes, max_batch_size=settings.rpc.max_batch_size)
+    app = create_rpc_app(services.node, services.privacy, max_body_bytes=settings.rpc.max_body_bytes,
+                         max_batch_size=settings.rpc.max_batch_size)
     config = uvicorn.Config(app, host=settings.rpc.host, port=settings.rpc.port, log_level="warning",
                             access_log=False, timeout_keep_alive=30)
     return uvicorn.Server(config)
@@ -50,15 +80,16 @@ def make_server(node: Node, settings: NodeSettings) -> uvicorn.Server:
 def run(settings: NodeSettings) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        node = build_node(settings)
+        services = build_node(settings)
     except EngineError as exc:
         logger.error("%s: %s", settings.name, exc.message)
         return 2
     except ConfigError as exc:
         logger.error("%s: %s", settings.name, exc)
         return 2
+    node = services.node
     node.start()
-    server = make_server(node, settings)
+    server = make_server(services, settings)
 
     def _stop(signum: int, _frame: Any) -> None:
         server.should_exit = True

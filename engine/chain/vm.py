@@ -2,19 +2,20 @@
 
 Deviations from Ethereum mainnet, each one GoQuorum's or a permissioned chain's:
 1. Private marker transactions: legacy, signed without EIP-155 (Homestead signer), `v`
-   raised by 10 to 37/38. `PrivateMarkerAwareLegacyTransaction` recovers their sender.
+   raised by 10 to 37/38. `chain/marker.py` decodes and signs them.
 2. The public side of a private marker does not run the EVM: nonce + 1 and intrinsic gas
-   on the 64-byte hash only. The private side is handed to the state's `private_executor`.
+   on the 64-byte hash only. The private side is handed to the state's `private_executor`
+   (the node's `PrivateStateAPI`).
 3. Gas-free network: the base fee is pinned to 0 (GoQuorum runs with gas price 0).
 4. Sub-second blocks: a child's timestamp may equal its parent's (must not go back).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import rlp
-from eth.abc import BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
+from eth.abc import BlockHeaderAPI, ComputationAPI, SignedTransactionAPI
 from eth.constants import POST_MERGE_DIFFICULTY, POST_MERGE_NONCE, POST_MERGE_OMMERS_HASH
 from eth.validation import validate_gas_limit, validate_length_lte
 from eth.vm.base import BlockAndMetaWitness
@@ -22,53 +23,15 @@ from eth.vm.forks.prague import DEPOSIT_CONTRACT_ADDRESS, DEPOSIT_REQUEST_TYPE, 
 from eth.vm.forks.prague.blocks import PragueBlock, PragueBlockHeader
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
-from eth.vm.forks.prague.transactions import PragueLegacyTransaction, PragueTransactionBuilder
+from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
-from eth.vm.forks.spurious_dragon.transactions import SpuriousDragonUnsignedTransaction
 from eth.vm.interrupt import EVMMissingData
 from eth.vm.message import Message
 from eth_utils import ValidationError, keccak
 from rlp.sedes import CountableList
 
-from engine.types import PRIVATE_V_VALUES
-
-PRIVATE_V_OFFSET = 37  # 27 + 10
-
-
-class PrivateMarkerAwareLegacyTransaction(PragueLegacyTransaction):
-    """A legacy transaction that also understands GoQuorum's private marker (v = 37/38)."""
-
-    @property
-    def is_private(self) -> bool:
-        return self.v in PRIVATE_V_VALUES
-
-    @property
-    def y_parity(self) -> int:
-        if self.is_private:
-            return self.v - PRIVATE_V_OFFSET
-        return super().y_parity
-
-    @property
-    def chain_id(self) -> int | None:
-        if self.is_private:
-            return None
-        return super().chain_id
-
-    @property
-    def v_min(self) -> int:
-        return PRIVATE_V_OFFSET if self.is_private else super().v_min
-
-    @property
-    def v_max(self) -> int:
-        return PRIVATE_V_OFFSET + 1 if self.is_private else super().v_max
-
-    def get_message_for_signing(self) -> bytes:
-        if self.is_private:
-            return rlp.encode(SpuriousDragonUnsignedTransaction(
-                nonce=self.nonce, gas_price=self.gas_price, gas=self.gas,
-                to=self.to, value=self.value, data=self.data,
-            ))
-        return super().get_message_for_signing()
+from engine.abc import PrivateStateAPI
+from engine.chain.marker import PrivateMarkerAwareLegacyTransaction, is_private_marker
 
 
 class PrivnetTransactionBuilder(PragueTransactionBuilder):
@@ -84,16 +47,6 @@ class PrivnetBlock(PragueBlock):
         ("uncles", CountableList(None, max_length=0)),
         ("withdrawals", CountableList(Withdrawal)),
     ]
-
-
-def is_private_marker(transaction: SignedTransactionAPI) -> bool:
-    return getattr(transaction, "is_private", False)
-
-
-class PrivateExecutorAPI(Protocol):
-    """What the public state transition calls for each private marker (engine/privacy)."""
-
-    def execute_private(self, transaction: SignedTransactionAPI, public_state: StateAPI) -> None: ...
 
 
 class PrivnetTransactionExecutor(PragueTransactionExecutor):
@@ -146,7 +99,7 @@ class PrivnetTransactionExecutor(PragueTransactionExecutor):
 
 class PrivnetState(PragueState):
     transaction_executor_class = PrivnetTransactionExecutor
-    private_executor: PrivateExecutorAPI | None = None
+    private_executor: PrivateStateAPI | None = None
 
 
 def _create_header_from_parent(parent_header: BlockHeaderAPI | None, **params: Any) -> BlockHeaderAPI:
@@ -240,7 +193,7 @@ def _shallow_copy(block: Any, **changes: Any) -> Any:
     return type(block)(**fields)
 
 
-def make_vm_class(private_executor: PrivateExecutorAPI | None) -> type[PrivnetVM]:
+def make_vm_class(private_executor: PrivateStateAPI | None) -> type[PrivnetVM]:
     """A VM class whose state hands private markers to `private_executor` (one per node)."""
     state_class = PrivnetState.configure(__name__="NodePrivnetState", private_executor=private_executor)
     return PrivnetVM.configure(__name__="NodePrivnetVM", _state_class=state_class)

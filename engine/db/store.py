@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseDB
 
 
@@ -108,3 +109,27 @@ class SqliteReader(BaseDB):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+class NodeDatabase:
+    """The node's one database, shared by its public chain and its private side.
+
+    Why one: a block's public state, its private state and every index it writes must land
+    in one SQLite transaction. The composition root opens it and hands `atomic` (py-evm's
+    view) to the chain and to the private side; the chain commits or rolls back per block.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.kv = SqliteKV(path)
+        self.atomic = AtomicDB(self.kv)
+        self.reader = SqliteReader(path)
+
+    def commit(self) -> None:
+        self.kv.commit()
+
+    def rollback(self) -> None:
+        self.kv.rollback()
+
+    def close(self) -> None:
+        self.kv.close()
+        self.reader.close()

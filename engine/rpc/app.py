@@ -1,4 +1,4 @@
-"""The JSON-RPC HTTP server of a node: `create_rpc_app(node)`.
+"""The JSON-RPC HTTP server of a node: `create_rpc_app(node, privacy)`.
 
 `POST /` takes one JSON-RPC request or a batch; `GET /health` answers liveness.
 
@@ -23,8 +23,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from engine.abc import NodeAPI
+from engine.abc import NodeAPI, PrivateTransactionsAPI
 from engine.errors import InvalidRequest
+from engine.privacy.disabled import NoPrivateTransactions
 from engine.rpc.context import RpcContext
 from engine.rpc.dispatch import Dispatcher, Method
 from engine.rpc.errors import ParseError, error_object, error_response
@@ -99,10 +100,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_rpc_app(node: NodeAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, max_batch_size: int = 1000,
+def create_rpc_app(node: NodeAPI, privacy: PrivateTransactionsAPI | None = None, *,
+                   max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, max_batch_size: int = 1000,
                    max_log_block_range: int = 10_000, filter_idle_timeout: float = 300.0,
                    max_filters: int = 10_000) -> FastAPI:
-    """The node's JSON-RPC app. Limits: body size, entries per batch, blocks per `eth_getLogs`,
+    """The node's JSON-RPC app; `privacy` serves GoQuorum's private sends and reads (a node
+    without a manager refuses them). Limits: body size, entries per batch, blocks per `eth_getLogs`,
     installed filters and their idle life.
 
     Note: an oversized body is answered with HTTP 200 and a -32600 error object, not 413:
@@ -112,7 +115,7 @@ def create_rpc_app(node: NodeAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
     filters = FilterRegistry(node, idle_timeout=filter_idle_timeout, max_filters=max_filters,
                              max_block_range=max_log_block_range)
     context = RpcContext(node=node, filters=filters, client_version=client_version(),
-                         max_log_block_range=max_log_block_range)
+                         max_log_block_range=max_log_block_range, privacy=privacy or NoPrivateTransactions())
     dispatcher = Dispatcher(method_table(node), context, max_batch_size=max_batch_size)
 
     app = FastAPI(title="privnet JSON-RPC", openapi_url=None, docs_url=None, redoc_url=None)

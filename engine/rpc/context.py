@@ -1,10 +1,11 @@
-"""What every method handler receives: the node and the server's own state and limits."""
+"""What every method handler receives: the node, the privacy service, the server's own state and limits."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from engine.abc import NodeAPI
+from engine.abc import NodeAPI, PrivateTransactionsAPI
+from engine.privacy.disabled import NoPrivateTransactions
 from engine.rpc.filters import FilterRegistry
 
 
@@ -14,3 +15,4 @@ class RpcContext:
     filters: FilterRegistry
     client_version: str
     max_log_block_range: int = 10_000
+    privacy: PrivateTransactionsAPI = field(default_factory=NoPrivateTransactions)

@@ -126,6 +126,8 @@ def estimate_gas(ctx: RpcContext, request: TxRequest, block: BlockId, _overrides
 
 
 def send_transaction(ctx: RpcContext, request: TxRequest) -> Hash32:
+    if request.private is not None:  # GoQuorum's privateFor: the privacy service distributes, then submits
+        return ctx.privacy.send_transaction(request)
     return ctx.node.send_transaction(request)
 
 

@@ -25,16 +25,16 @@ def _raw_private_args(value: object, name: str) -> dict[str, Any]:
 
 def get_quorum_payload(ctx: RpcContext, payload_hash: PayloadHash) -> bytes:
     """The decrypted payload; empty ("0x") when this node is not a party, as GoQuorum answers."""
-    payload = ctx.node.get_quorum_payload(payload_hash)
+    payload = ctx.privacy.get_quorum_payload(payload_hash)
     return b"" if payload is None else payload
 
 
 def get_quorum_payload_extra(ctx: RpcContext, payload_hash: PayloadHash) -> ReceivedPayload | None:
-    return ctx.node.get_quorum_payload_extra(payload_hash)
+    return ctx.privacy.get_quorum_payload_extra(payload_hash)
 
 
 def get_contract_privacy_metadata(ctx: RpcContext, address: Address) -> dict[str, object]:
-    metadata = ctx.node.get_contract_privacy_metadata(address)
+    metadata = ctx.privacy.get_contract_privacy_metadata(address)
     if metadata is None:
         raise ResourceNotFound("the provided contract has no privacy metadata on this node")
     return metadata
@@ -42,14 +42,14 @@ def get_contract_privacy_metadata(ctx: RpcContext, address: Address) -> dict[str
 
 def send_raw_private_transaction(ctx: RpcContext, raw: bytes, args: dict[str, Any] | None) -> Hash32:
     """GoQuorum's order: decode the raw hex, refuse a non-private request, then check the
-    privacy flag and mandatory recipients, then let the node distribute and submit."""
+    privacy flag and mandatory recipients, then let the privacy service distribute and submit."""
     if args is None or args.get("privateFor") is None:
         raise PrivateTransactionRejected(MSG_NOT_PRIVATE)
     flag, mandatory = p.privacy_metadata(args, "privateArgs")
     private_for = p.list_of(p.ptm_public_key, args["privateFor"], "privateArgs.privateFor")
     if not raw:
         raise p.fail("transaction", "empty transaction")
-    return ctx.node.send_raw_private_transaction(raw, private_for, flag, mandatory)
+    return ctx.privacy.send_raw_private_transaction(raw, private_for, flag, mandatory)
 
 
 def storage_root(ctx: RpcContext, address: Address, block: BlockId) -> Hash32:

@@ -116,8 +116,8 @@ def test_submissions_taken_but_not_yet_mined_survive_a_producer_crash(tmp_path: 
         for nonce in range(6):
             follower.send_raw_transaction(transfer(key, nonce, value=1))
         # One turn of the producer loop, driven by hand so that it stops after one block:
-        producer._pull_submissions()  # takes all six into its pool
-        producer._produce_block()  # mines two
+        producer.producer.pull_submissions()  # takes all six into its pool
+        producer.producer.produce_block()  # mines two
         assert producer.block_number() == 1
         producer.stop()  # its pool dies with it: the other four exist only as pending submissions
         assert successor.is_producer()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from eth_utils import keccak
 
-from engine.abc import NodeAPI, ReceivedPayload
+from engine.abc import NodeAPI, PrivateTransactionsAPI, ReceivedPayload
 from engine.errors import ExecutionReverted, ResourceNotFound, TransactionRejected
 from engine.types import (
     Address,
@@ -75,8 +75,10 @@ def make_block(number: int, tx_count: int = 1) -> BlockView:
     )
 
 
-class FakeNode(NodeAPI):
-    """Fixed chain data in dicts; `grow()` appends a block with one transaction and one log."""
+class FakeNode(NodeAPI, PrivateTransactionsAPI):
+    """Fixed chain data in dicts; `grow()` appends a block with one transaction and one log.
+
+    It also stands in for the privacy service (what was sent privately is kept beside the rest)."""
 
     def __init__(self, chain_id: int = 1337, blocks: int = 3) -> None:
         self.chain_id = chain_id

@@ -44,7 +44,7 @@ class Client:
 
 @pytest.fixture
 def client(node):
-    return Client(create_rpc_app(node, max_body_bytes=2048, max_batch_size=10))
+    return Client(create_rpc_app(node, node, max_body_bytes=2048, max_batch_size=10))
 
 
 def post(client, body, **kwargs):

@@ -34,7 +34,7 @@ def node() -> FakeNode:
 
 @pytest.fixture
 def dispatcher(node: FakeNode) -> Dispatcher:
-    context = RpcContext(node=node, filters=FilterRegistry(node), client_version="privnet/test")
+    context = RpcContext(node=node, filters=FilterRegistry(node), client_version="privnet/test", privacy=node)
     return Dispatcher(method_table(node), context, max_batch_size=5)
 
 

@@ -28,7 +28,7 @@ def node() -> FakeNode:
 
 def make_rpc(node: FakeNode, max_log_block_range: int = 10_000):
     context = RpcContext(node=node, filters=FilterRegistry(node, max_block_range=max_log_block_range),
-                         client_version="privnet/test", max_log_block_range=max_log_block_range)
+                         client_version="privnet/test", max_log_block_range=max_log_block_range, privacy=node)
     dispatcher = Dispatcher(method_table(node), context)
 
     def rpc(method: str, *params):

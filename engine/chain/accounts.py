@@ -1,0 +1,55 @@
+"""The node's unlocked accounts: which senders it signs for, and how.
+
+Public transactions are signed with eth-account, private markers with `chain/marker.py`.
+Concurrent sends from one account take `sender_lock`, so that nonce, signature and pool
+admission happen in one step and concurrent callers get consecutive nonces.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from eth_account import Account
+
+from engine.chain.genesis import DevAccount
+from engine.chain.marker import sign_private_marker
+from engine.errors import TransactionRejected
+from engine.types import Address
+
+
+class UnlockedAccounts:
+    def __init__(self, accounts: Iterable[DevAccount]) -> None:
+        self._accounts = {a.address: a for a in accounts}
+        self._locks: dict[bytes, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def addresses(self) -> list[Address]:
+        return [Address(a) for a in self._accounts]
+
+    def keys(self) -> list[tuple[bytes, bytes]]:
+        """(address, private key) of every unlocked account (development networks)."""
+        return [(a.address, a.private_key) for a in self._accounts.values()]
+
+    def require(self, sender: bytes) -> DevAccount:
+        account = self._accounts.get(sender)
+        if account is None:
+            raise TransactionRejected(f"unknown account: 0x{sender.hex()} is not unlocked on this node")
+        return account
+
+    def sender_lock(self, sender: bytes) -> threading.Lock:
+        with self._locks_guard:
+            lock = self._locks.get(sender)
+            if lock is None:
+                lock = self._locks[sender] = threading.Lock()
+            return lock
+
+    def sign_transaction(self, sender: bytes, fields: dict[str, Any]) -> bytes:
+        """Sign an eth-account transaction dict; the raw signed bytes."""
+        signed = Account.sign_transaction(fields, self.require(sender).private_key)
+        return bytes(signed.raw_transaction)
+
+    def sign_marker(self, sender: bytes, nonce: int, gas: int, to: bytes | None, payload_hash: bytes) -> bytes:
+        """A signed private marker carrying `payload_hash`."""
+        return sign_private_marker(self.require(sender).private_key, nonce, gas, to, payload_hash)

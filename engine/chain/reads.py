@@ -1,0 +1,167 @@
+"""What a node answers about its chain: blocks, transactions, receipts, logs and account state.
+
+Reads resolve this node's private view first, as GoQuorum does: an account that exists in
+the private state is read from there, and a party sees its private receipt and logs for a
+marker. The private side is asked with the header and the public state as arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth.abc import BlockAPI, StateAPI
+from eth_bloom import BloomFilter
+
+from engine.abc import PrivateStateAPI
+from engine.chain.canonical import CanonicalChain
+from engine.chain.marker import is_private_marker
+from engine.chain.txpool import TxPool
+from engine.chain.views import block_view, transaction_view
+from engine.errors import InvalidParams
+from engine.types import (
+    Address,
+    BlockId,
+    BlockView,
+    FeeHistory,
+    Hash32,
+    LogFilter,
+    LogView,
+    ReceiptView,
+    TransactionView,
+)
+
+MAX_LOG_RANGE = 10_000
+
+
+class ChainReads:
+    def __init__(self, chain: CanonicalChain, pool: TxPool, private: PrivateStateAPI) -> None:
+        self.chain = chain
+        self.pool = pool
+        self.private = private
+
+    # -- chain data ------------------------------------------------------------------------
+    def block_number(self) -> int:
+        return int(self.chain.head.block_number)
+
+    def get_block(self, block_id: BlockId, full_transactions: bool) -> BlockView | None:
+        block = self.chain.block(block_id)
+        return None if block is None else block_view(block, full_transactions)
+
+    def get_transaction(self, tx_hash: Hash32) -> TransactionView | None:
+        loc = self.chain.locate(tx_hash)
+        if loc is None:
+            pooled = self.pool.get(tx_hash)
+            return transaction_view(pooled.tx) if pooled is not None else None
+        return self.get_transaction_by_block(loc[0], loc[1])
+
+    def get_transaction_by_block(self, block_id: BlockId, index: int) -> TransactionView | None:
+        block = self.chain.block(block_id)
+        if block is None or not 0 <= index < len(block.transactions):
+            return None
+        return transaction_view(block.transactions[index], block, index, _base_fee(block))
+
+    def _visible_receipt(self, public: ReceiptView) -> ReceiptView:
+        """This node's view: the private receipt where it is a party, else the public one."""
+        if not public.is_private:
+            return public
+        return self.private.private_receipt(public) or public
+
+    def get_receipt(self, tx_hash: Hash32) -> ReceiptView | None:
+        public = self.chain.public_receipt(tx_hash)
+        return None if public is None else self._visible_receipt(public)
+
+    def get_logs(self, log_filter: LogFilter) -> list[LogView]:
+        if log_filter.block_hash is not None:
+            header = self.chain.header(log_filter.block_hash)
+            start = end = int(header.block_number)
+        else:
+            start, end = log_filter.from_block, min(log_filter.to_block, self.block_number())
+        if end - start > MAX_LOG_RANGE:
+            raise InvalidParams(f"block range too large: {end - start + 1} blocks, limit {MAX_LOG_RANGE + 1}")
+        found: list[LogView] = []
+        for number in range(start, end + 1):
+            block = self.chain.block(number)
+            if block is None or not block.transactions:
+                continue
+            # Private logs are not in the public bloom: a block with markers is always read.
+            if not _bloom_may_match(int(block.header.bloom), log_filter) and not any(
+                    is_private_marker(t) for t in block.transactions):
+                continue
+            for public in self.chain.block_receipts(block):
+                receipt = self._visible_receipt(public)
+                found.extend(log for log in receipt.logs if _log_matches(log, log_filter))
+        return found
+
+    def fee_history(self, block_count: int, newest: BlockId,
+                    reward_percentiles: tuple[float, ...] | None) -> FeeHistory:
+        newest_number = int(self.chain.header(newest).block_number)
+        count = max(0, min(block_count, 1024, newest_number + 1))
+        oldest = newest_number - count + 1
+        ratios = []
+        for number in range(oldest, newest_number + 1):
+            header = self.chain.header(number)
+            ratios.append(header.gas_used / header.gas_limit if header.gas_limit else 0.0)
+        rewards = tuple(tuple(0 for _ in reward_percentiles) for _ in range(count)) if reward_percentiles else None
+        return FeeHistory(oldest_block=oldest, base_fee_per_gas=tuple(0 for _ in range(count + 1)),
+                          gas_used_ratio=tuple(ratios), reward=rewards)
+
+    # -- account state ---------------------------------------------------------------------
+    def _read_state(self, address: Address, block_id: BlockId) -> StateAPI:
+        """The state holding `address`: the private one when it exists there (dual state).
+        Caller holds the chain lock."""
+        header = self.chain.header(block_id)
+        public = self.chain.state_at(header)
+        return self.private.state_for(address, header, public) or public
+
+    def get_balance(self, address: Address, block_id: BlockId) -> int:
+        with self.chain.lock:
+            return int(self._read_state(address, block_id).get_balance(address))
+
+    def get_nonce(self, address: Address, block_id: BlockId) -> int:
+        if block_id in ("latest", "pending"):
+            nonce = self.chain.account_at_head(address).nonce
+        else:
+            with self.chain.lock:
+                nonce = int(self.chain.state_at(self.chain.header(block_id)).get_nonce(address))
+        if block_id == "pending":
+            return self.pool.pending_nonce(address, nonce)
+        return nonce
+
+    def get_code(self, address: Address, block_id: BlockId) -> bytes:
+        with self.chain.lock:
+            return bytes(self._read_state(address, block_id).get_code(address))
+
+    def get_storage_at(self, address: Address, slot: int, block_id: BlockId) -> bytes:
+        with self.chain.lock:
+            value = self._read_state(address, block_id).get_storage(address, slot)
+        return int(value).to_bytes(32, "big")
+
+    def get_storage_root(self, address: Address, block_id: BlockId) -> Hash32:
+        with self.chain.lock:
+            state: Any = self._read_state(address, block_id)
+            return Hash32(state._account_db._get_storage_root(address))
+
+
+def _base_fee(block: BlockAPI) -> int:
+    return int(getattr(block.header, "base_fee_per_gas", 0) or 0)
+
+
+def _bloom_may_match(bloom: int, log_filter: LogFilter) -> bool:
+    bf = BloomFilter(bloom)
+    if log_filter.addresses and not any(a in bf for a in log_filter.addresses):
+        return False
+    for position in log_filter.topics:
+        if position and not any(t in bf for t in position):
+            return False
+    return True
+
+
+def _log_matches(log: LogView, log_filter: LogFilter) -> bool:
+    if log_filter.addresses and log.address not in log_filter.addresses:
+        return False
+    for i, wanted in enumerate(log_filter.topics):
+        if wanted is None or not wanted:
+            continue
+        if i >= len(log.topics) or log.topics[i] not in wanted:
+            return False
+    return True
