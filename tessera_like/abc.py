@@ -10,12 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from tessera_like.types import PayloadHash, PublicKey
-
-if TYPE_CHECKING:
-    from tessera_like.crypto.keys import KeyPair
+from tessera_like.types import KeyPair, PayloadHash, PublicKey
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,16 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tessera_like.abc import EncryptorAPI, KeyStoreAPI, PayloadStoreAPI, PeerNetworkAPI, SealedPayload
-from tessera_like.crypto.envelope import (
-    build_payload,
-    decrypt,
-    open_content_key,
-    open_raw,
-    seal_raw,
-    security_hash,
-    verify_openable,
-)
-from tessera_like.crypto.keys import KeyPair, encode_key
+from tessera_like.crypto.keys import encode_key
 from tessera_like.errors import (
     DecryptionFailed,
     DuplicatePayload,
@@ -34,7 +25,16 @@ from tessera_like.errors import (
     UnknownRecipient,
 )
 from tessera_like.payload import EncodedPayload, decode, decode_raw, encode, encode_raw, payload_hash
-from tessera_like.types import PayloadHash, PrivacyMetadata, PrivacyMode, PublicKey, ReceivedTransaction
+from tessera_like.sealing import (
+    build_payload,
+    decrypt,
+    open_content_key,
+    open_raw,
+    seal_raw,
+    security_hash,
+    verify_openable,
+)
+from tessera_like.types import KeyPair, PayloadHash, PrivacyMetadata, PrivacyMode, PublicKey, ReceivedTransaction
 
 log = logging.getLogger(__name__)
 

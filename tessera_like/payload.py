@@ -31,6 +31,7 @@ import hashlib
 import struct
 from dataclasses import dataclass, field, replace
 
+from tessera_like.crypto.envelope import NONCE_SIZE
 from tessera_like.errors import InvalidPayload
 from tessera_like.types import (
     PAYLOAD_HASH_SIZE,
@@ -42,7 +43,6 @@ from tessera_like.types import (
 
 CODEC_VERSION = 1
 RAW_CODEC_VERSION = 1
-NONCE_SIZE = 12
 BOX_SIZE = 32 + 16
 MAX_EXEC_HASH_SIZE = 1024
 MAX_GROUP_ID_SIZE = 256
@@ -333,7 +333,6 @@ def decode_raw(data: bytes) -> RawPayload:
 __all__ = [
     "BOX_SIZE",
     "CODEC_VERSION",
-    "NONCE_SIZE",
     "EncodedPayload",
     "RawPayload",
     "decode",

@@ -32,12 +32,14 @@ from tessera_like.api.app import create_p2p_app, create_q2t_app
 from tessera_like.config import ManagerSettings, is_loopback_host
 from tessera_like.crypto.envelope import X25519Encryptor
 from tessera_like.crypto.keyfile import load_key_pair, read_password_file
-from tessera_like.crypto.keys import InMemoryKeyStore, KeyPair, decode_key, encode_key
+from tessera_like.crypto.keys import InMemoryKeyStore, decode_key, encode_key
 from tessera_like.errors import ConfigError
 from tessera_like.manager import TransactionManager
-from tessera_like.peers import HttpPeerClient, PartyInfo, PeerNetwork
+from tessera_like.partyinfo import PartyInfo
+from tessera_like.peer_client import HttpPeerClient
+from tessera_like.peers import PeerNetwork
 from tessera_like.store.sql import SqlPayloadStore
-from tessera_like.types import PublicKey
+from tessera_like.types import KeyPair, PublicKey
 
 log = logging.getLogger("tessera_like")
 

@@ -1,10 +1,14 @@
-"""Domain values of the manager. Wire forms (base64 strings) live only in `api/models.py`."""
+"""Domain values of the manager. Wire forms (base64 strings) live only in `wire.py`."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import NewType
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from tessera_like.errors import InvalidPrivacyFlag, InvalidRequest
 
@@ -60,6 +64,45 @@ def as_payload_hash(value: bytes, what: str = "transaction key") -> PayloadHash:
     return PayloadHash(bytes(value))
 
 
+def normalize_url(url: str) -> str:
+    """Peer URLs are compared (and bound into ownership proofs) without a trailing slash."""
+    return url.strip().rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    """A manager identity: the raw public key and its private key object."""
+
+    public: PublicKey
+    private: X25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> KeyPair:
+        return cls._of(X25519PrivateKey.generate())
+
+    @classmethod
+    def from_private_bytes(cls, raw: bytes) -> KeyPair:
+        if len(raw) != 32:
+            raise ValueError(f"an X25519 private key is 32 bytes, got {len(raw)}")
+        return cls._of(X25519PrivateKey.from_private_bytes(raw))
+
+    @classmethod
+    def _of(cls, private: X25519PrivateKey) -> KeyPair:
+        return cls(public=PublicKey(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
+                   private=private)
+
+    def private_bytes(self) -> bytes:
+        return self.private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+    @property
+    def public_b64(self) -> str:
+        """Standard base64, as Tessera shows public keys."""
+        return base64.b64encode(self.public).decode("ascii")
+
+    def __repr__(self) -> str:  # never show the private key
+        return f"KeyPair(public={self.public_b64})"
+
+
 @dataclass(frozen=True, slots=True)
 class PrivacyMetadata:
     """What a sender states about a private transaction besides its recipients."""
@@ -92,6 +135,7 @@ class ReceivedTransaction:
 __all__ = [
     "PAYLOAD_HASH_SIZE",
     "PUBLIC_KEY_SIZE",
+    "KeyPair",
     "PayloadHash",
     "PrivacyMetadata",
     "PrivacyMode",
@@ -99,4 +143,5 @@ __all__ = [
     "ReceivedTransaction",
     "as_payload_hash",
     "as_public_key",
+    "normalize_url",
 ]

@@ -34,13 +34,14 @@ def unb64(text: str) -> bytes:
 
 
 class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
-    def __init__(self, url: str, retries: int = 5, retry_delay_s: float = 1.0, timeout_s: float = 10.0) -> None:
-        if url.startswith("unix://"):
-            transport = httpx.HTTPTransport(uds=url[len("unix://"):])
-            base_url = "http://tessera"
-        else:
-            transport = httpx.HTTPTransport()
-            base_url = url.rstrip("/")
+    def __init__(self, url: str, retries: int = 5, retry_delay_s: float = 1.0, timeout_s: float = 10.0,
+                 *, transport: httpx.BaseTransport | None = None) -> None:
+        """`transport` replaces the HTTP connection (tests drive a manager app in process
+        through it); by default a TCP connection to `url`, or its socket for `unix://`."""
+        socket_path = url[len("unix://"):] if url.startswith("unix://") else None
+        base_url = "http://tessera" if socket_path is not None else url.rstrip("/")
+        if transport is None:
+            transport = httpx.HTTPTransport(uds=socket_path)
         self.url = url
         self.retries = retries
         self.retry_delay_s = retry_delay_s

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
-from tessera_like.api.models import ErrorResponse, inline_schema, parse_body
 from tessera_like.errors import UnsupportedMediaType
 from tessera_like.manager import TransactionManager
+from tessera_like.wire import ErrorResponse, inline_schema, parse_body
 
 JSON = "application/json"
 OCTET = "application/octet-stream"

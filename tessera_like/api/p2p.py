@@ -5,15 +5,12 @@ Served on its own port (optionally TLS), never on the Q2T address.
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse, Response
 
 from tessera_like.api.common import (
     ERROR_RESPONSES,
-    JSON,
     OCTET,
     get_manager,
     json_body,
@@ -22,18 +19,19 @@ from tessera_like.api.common import (
     read_json,
     require_media_type,
 )
-from tessera_like.api.models import (
+from tessera_like.errors import InvalidRequest
+from tessera_like.manager import TransactionManager
+from tessera_like.peers import PeerNetwork
+from tessera_like.wire import (
     ErrorResponse,
     PartyInfoDocument,
     ResendRequest,
     decode_hash,
+    decode_party_info,
     decode_public_key,
     encode_b64,
-    parse_body,
+    encode_party_info,
 )
-from tessera_like.errors import InvalidRequest
-from tessera_like.manager import TransactionManager
-from tessera_like.peers import PeerNetwork
 
 
 async def get_network(request: Request) -> PeerNetwork:
@@ -51,17 +49,15 @@ def build_p2p_router() -> APIRouter:
     @router.get("/partyinfo", summary="This manager's view: {url, keys: [{key, url}], peers: [{url}]}",
                 responses={200: {"model": PartyInfoDocument}})
     def get_partyinfo(network: PeerNetwork = Depends(get_network)) -> Response:
-        return json_response(network.party.to_json())
+        return json_response(encode_party_info(network.party.view()))
 
     @router.post("/partyinfo", openapi_extra=json_body(PartyInfoDocument),
                  summary="Exchange party info: send yours, get ours (with ownership proofs)",
                  responses={200: {"model": PartyInfoDocument}, **ERROR_RESPONSES})
     async def post_partyinfo(request: Request, network: PeerNetwork = Depends(get_network)) -> Response:
-        require_media_type(request, JSON)
-        raw = await request.body()
-        parse_body(raw, PartyInfoDocument)  # shape check; answer_partyinfo reads the fields leniently
-        answer = await run_in_threadpool(network.answer_partyinfo, json.loads(raw))
-        return json_response(answer)
+        document: PartyInfoDocument = await read_json(request, PartyInfoDocument)
+        answer = await run_in_threadpool(network.answer_partyinfo, decode_party_info(document))
+        return json_response(encode_party_info(answer))
 
     @router.post("/push", status_code=201, response_class=PlainTextResponse,
                  openapi_extra=octet_body("an encoded payload (see docs/manager-api.md)"),

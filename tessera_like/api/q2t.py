@@ -28,7 +28,10 @@ from tessera_like.api.common import (
     read_json,
     require_media_type,
 )
-from tessera_like.api.models import (
+from tessera_like.errors import InvalidRequest, TransactionNotFound
+from tessera_like.manager import TransactionManager
+from tessera_like.types import PublicKey, ReceivedTransaction
+from tessera_like.wire import (
     ErrorResponse,
     KeyResponse,
     KeysResponse,
@@ -48,9 +51,6 @@ from tessera_like.api.models import (
     privacy_metadata,
     query_key,
 )
-from tessera_like.errors import InvalidRequest, TransactionNotFound
-from tessera_like.manager import TransactionManager
-from tessera_like.types import PublicKey, ReceivedTransaction
 
 
 def transaction_location(key: str) -> str:

@@ -1,1 +1,3 @@
-"""Key pairs, key files and envelope encryption, all on the `cryptography` package."""
+"""Cryptography over domain values, on the `cryptography` package: key store, key files,
+envelope encryption and party-info ownership proofs. Nothing here knows the payload codec,
+the store, the APIs or the peers (`tessera_like.sealing` assembles payloads)."""

@@ -30,8 +30,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from tessera_like.crypto.keys import KeyPair, encode_key
+from tessera_like.crypto.keys import encode_key
 from tessera_like.errors import KeyFileError
+from tessera_like.types import KeyPair
 
 KEYFILE_VERSION = 1
 ENCRYPTED_TYPE = "scrypt-aes256gcm"

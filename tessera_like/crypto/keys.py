@@ -1,52 +1,17 @@
-"""X25519 key pairs and the in-memory key store of a manager."""
+"""The in-memory key store of a manager and the text form of its public keys.
+
+`KeyPair` itself is a domain value (`tessera_like.types`).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 from collections.abc import Iterable
-from dataclasses import dataclass
-
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from tessera_like.abc import KeyStoreAPI
 from tessera_like.errors import InvalidRequest, KeyNotFound
-from tessera_like.types import PUBLIC_KEY_SIZE, PublicKey, as_public_key
-
-
-@dataclass(frozen=True, slots=True)
-class KeyPair:
-    """A manager identity: the raw public key and its private key object."""
-
-    public: PublicKey
-    private: X25519PrivateKey
-
-    @classmethod
-    def generate(cls) -> KeyPair:
-        private = X25519PrivateKey.generate()
-        return cls(public=public_bytes(private.public_key()), private=private)
-
-    @classmethod
-    def from_private_bytes(cls, raw: bytes) -> KeyPair:
-        if len(raw) != 32:
-            raise ValueError(f"an X25519 private key is 32 bytes, got {len(raw)}")
-        private = X25519PrivateKey.from_private_bytes(raw)
-        return cls(public=public_bytes(private.public_key()), private=private)
-
-    def private_bytes(self) -> bytes:
-        return self.private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-
-    @property
-    def public_b64(self) -> str:
-        return encode_key(self.public)
-
-    def __repr__(self) -> str:  # never show the private key
-        return f"KeyPair(public={self.public_b64})"
-
-
-def public_bytes(key: X25519PublicKey) -> PublicKey:
-    return PublicKey(key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+from tessera_like.types import PUBLIC_KEY_SIZE, KeyPair, PublicKey, as_public_key
 
 
 def encode_key(key: bytes) -> str:
@@ -95,4 +60,4 @@ class InMemoryKeyStore(KeyStoreAPI):
         return public in self._pairs
 
 
-__all__ = ["InMemoryKeyStore", "KeyPair", "decode_key", "encode_key", "public_bytes"]
+__all__ = ["InMemoryKeyStore", "decode_key", "encode_key"]

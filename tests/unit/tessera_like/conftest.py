@@ -14,11 +14,11 @@ import pytest
 
 from tessera_like.abc import PeerNetworkAPI
 from tessera_like.crypto.envelope import X25519Encryptor
-from tessera_like.crypto.keys import InMemoryKeyStore, KeyPair
+from tessera_like.crypto.keys import InMemoryKeyStore
 from tessera_like.errors import DuplicatePayload, PeerRejected, PeerUnavailable, PrivacyViolation, PTMError
 from tessera_like.manager import TransactionManager
 from tessera_like.store.sql import SqlPayloadStore
-from tessera_like.types import PublicKey
+from tessera_like.types import KeyPair, PublicKey
 
 HERE = Path(__file__).resolve().parent
 

@@ -9,18 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tessera_like.crypto.envelope import (
-    X25519Encryptor,
-    decrypt,
-    encrypt,
-    open_raw,
-    seal_raw,
-    verify_openable,
-)
-from tessera_like.crypto.keys import InMemoryKeyStore, KeyPair
+from tessera_like.crypto.envelope import X25519Encryptor
+from tessera_like.crypto.keys import InMemoryKeyStore
 from tessera_like.errors import DecryptionFailed, InvalidPayload
 from tessera_like.payload import EncodedPayload, decode, encode, payload_hash
-from tessera_like.types import PayloadHash, PrivacyMode, PublicKey
+from tessera_like.sealing import decrypt, encrypt, open_raw, seal_raw, verify_openable
+from tessera_like.types import KeyPair, PayloadHash, PrivacyMode, PublicKey
 
 POOL = [KeyPair.generate() for _ in range(12)]
 SENDER, OUTSIDER, RECIPIENTS = POOL[0], POOL[1], POOL[2:]

@@ -11,8 +11,8 @@ import pytest
 
 from tessera_like.__main__ import main
 from tessera_like.crypto.keyfile import load_key_pair, read_password_file, write_key_files
-from tessera_like.crypto.keys import KeyPair
 from tessera_like.errors import KeyFileError
+from tessera_like.types import KeyPair
 
 FAST_N = 2**14
 

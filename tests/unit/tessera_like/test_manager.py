@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import pytest
 
-from tessera_like.crypto.envelope import build_payload
 from tessera_like.crypto.keys import encode_key
 from tessera_like.errors import (
     DuplicatePayload,
@@ -22,6 +21,7 @@ from tessera_like.errors import (
 )
 from tessera_like.manager import TransactionManager
 from tessera_like.payload import decode, encode
+from tessera_like.sealing import build_payload
 from tessera_like.types import PayloadHash, PrivacyMetadata, PrivacyMode, PublicKey
 
 Network = Callable[..., list[TransactionManager]]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.chain.marker import sign_private_marker
 from engine.chain.node import Node
 from engine.config import NodeSettings
 from engine.errors import InvalidParams, TransactionRejected
-from engine.chain.marker import sign_private_marker
 
 from .kit import sign_raw
 

@@ -6,8 +6,8 @@ import pytest
 from eth_keys import keys
 from eth_utils import ValidationError
 
-from engine.chain.vm import PrivnetVM
 from engine.chain.marker import sign_private_marker
+from engine.chain.vm import PrivnetVM
 from engine.types import PRIVATE_V_VALUES
 
 from .kit import ACCOUNTS, CHAIN_ID, build_on_head, decode, genesis_spec, new_chain, over_the_wire, sign

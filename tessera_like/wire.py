@@ -1,7 +1,11 @@
 """Wire DTOs (camelCase, base64 strings) and their conversion to domain values.
 
-Only this module and the routers see base64; the manager works on bytes. Every decoding
-failure is an InvalidRequest naming the field.
+Both edges use it: the HTTP API (`api/`) and the peer client (`peer_client.py`), so it sits
+beside them rather than inside either. Only this module and the routers see base64; the
+manager works on bytes. Every decoding failure is an InvalidRequest naming the field,
+except within a party-info document's lists, where a malformed entry is left out
+(`decode_party_info`). The peer client parses the answers it gets with the same
+converters: a peer's HTTP answer is a wire edge too.
 """
 
 from __future__ import annotations
@@ -9,11 +13,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationError
 
 from tessera_like.errors import InvalidRequest
+from tessera_like.partyinfo import MAX_CHALLENGE_SIZE, MIN_CHALLENGE_SIZE, Challenge, KeyClaim, PartyView
 from tessera_like.types import (
     PAYLOAD_HASH_SIZE,
     PUBLIC_KEY_SIZE,
@@ -111,10 +116,30 @@ class PeerEntry(_Wire):
     url: str
 
 
+def _valid_entries(entry: type[M]) -> BeforeValidator:
+    """Leave out list entries that are not `entry`s: what a manager says about others is a
+    hint, and one malformed hint must not void the rest of its document."""
+
+    def keep(value: Any) -> Any:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            return value  # the list itself is malformed: a validation error
+        kept = []
+        for item in value:
+            try:
+                kept.append(entry.model_validate(item))
+            except ValidationError:
+                continue
+        return kept
+
+    return BeforeValidator(keep)
+
+
 class PartyInfoDocument(_Wire):
     url: str
-    keys: list[PartyKey] = Field(default_factory=list)
-    peers: list[PeerEntry] = Field(default_factory=list)
+    keys: Annotated[list[PartyKey], _valid_entries(PartyKey)] = Field(default_factory=list)
+    peers: Annotated[list[PeerEntry], _valid_entries(PeerEntry)] = Field(default_factory=list)
     challenge: str | None = Field(default=None, description="random bytes, base64 (requests only)")
     challenge_key: str | None = Field(default=None, alias="challengeKey",
                                       description="requester's public key for ownership proofs")
@@ -205,6 +230,65 @@ def privacy_metadata(request: SendRequest | SendSignedRequest) -> PrivacyMetadat
     )
 
 
+def decode_party_info(document: PartyInfoDocument) -> PartyView:
+    """The domain value of a `/partyinfo` document (a request, or a peer's answer).
+
+    Entries of the wrong shape are already left out (`_valid_entries`); here a `keys` entry
+    whose key is not base64 of a 32-byte key is left out too, and a proof that is not base64
+    reads as none. The challenge is checked: InvalidRequest naming the field when one half is
+    missing or has the wrong size.
+    """
+    claims = []
+    for entry in document.keys:
+        key = _b64_or_none(entry.key)
+        if key is not None and len(key) == PUBLIC_KEY_SIZE:
+            claims.append(KeyClaim(PublicKey(key), entry.url, _b64_or_none(entry.proof)))
+    return PartyView(document.url, tuple(claims), tuple(p.url for p in document.peers), _challenge(document))
+
+
+def _challenge(document: PartyInfoDocument) -> Challenge | None:
+    # Like the entries, a value that is not base64 reads as absent; a challenge that is there
+    # at all must have both halves, well sized.
+    nonce, key = _b64_or_none(document.challenge), _b64_or_none(document.challenge_key)
+    if nonce is None and key is None:
+        return None
+    if nonce is None or not MIN_CHALLENGE_SIZE <= len(nonce) <= MAX_CHALLENGE_SIZE:
+        raise InvalidRequest(f"challenge must be base64 of {MIN_CHALLENGE_SIZE} to {MAX_CHALLENGE_SIZE} bytes")
+    if key is None or len(key) != PUBLIC_KEY_SIZE:
+        raise InvalidRequest(f"challengeKey must be base64 of a {PUBLIC_KEY_SIZE}-byte key")
+    return Challenge(nonce, PublicKey(key))
+
+
+def _b64_or_none(value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return decode_b64(value, "value")
+    except InvalidRequest:
+        return None
+
+
+def encode_party_info(view: PartyView) -> dict[str, Any]:
+    """The wire form of `view`: `{url, keys: [{key, url, proof?}], peers: [{url}]}`, plus
+    `challenge` and `challengeKey` in a request that carries one."""
+    document: dict[str, Any] = {
+        "url": view.url,
+        "keys": [_key_entry(claim) for claim in view.keys],
+        "peers": [{"url": url} for url in view.peers],
+    }
+    if view.challenge is not None:
+        document["challenge"] = encode_b64(view.challenge.nonce)
+        document["challengeKey"] = encode_b64(view.challenge.verifier)
+    return document
+
+
+def _key_entry(claim: KeyClaim) -> dict[str, str]:
+    entry = {"key": encode_b64(claim.key), "url": claim.url}
+    if claim.proof is not None:
+        entry["proof"] = encode_b64(claim.proof)
+    return entry
+
+
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema with `$defs` inlined (for `openapi_extra` request bodies)."""
     schema = model.model_json_schema(by_alias=True)
@@ -243,8 +327,10 @@ __all__ = [
     "decode_hash",
     "decode_key_header",
     "decode_key_list",
+    "decode_party_info",
     "decode_public_key",
     "encode_b64",
+    "encode_party_info",
     "inline_schema",
     "parse_body",
     "privacy_metadata",

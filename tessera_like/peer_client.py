@@ -1,0 +1,103 @@
+"""The P2P HTTP client: what this manager asks of the others (push, party info, resend).
+
+A peer's HTTP answer is a wire edge: party info is parsed with the converters of
+`wire.py`, into the domain values `PeerNetwork` works on. Transport failures and 5xx
+answers are PeerUnavailable, 403 a PrivacyViolation, any other refusal a PeerRejected.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import httpx
+
+from tessera_like.errors import InvalidRequest, PeerRejected, PeerUnavailable, PrivacyViolation
+from tessera_like.partyinfo import PartyView
+from tessera_like.types import PublicKey
+from tessera_like.wire import PartyInfoDocument, decode_party_info, encode_b64, encode_party_info, parse_body
+
+
+class HttpPeerClient:
+    """P2P HTTP client shared by all pushes (keep-alive), optionally over TLS."""
+
+    def __init__(self, timeout: float = 10.0, ca_file: str | None = None,
+                 client_cert: tuple[str, str] | None = None, connect_timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        verify: ssl.SSLContext | bool = True
+        if ca_file or client_cert:
+            context = ssl.create_default_context(cafile=ca_file)
+            if client_cert:
+                context.load_cert_chain(client_cert[0], client_cert[1])
+            verify = context
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            verify=verify,
+            limits=httpx.Limits(max_connections=128, max_keepalive_connections=32),
+            headers={"user-agent": "tessera_like"},
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._client.request(method, url, **kwargs)
+        except httpx.TimeoutException:
+            raise PeerUnavailable(f"peer {_origin(url)} is unavailable: request timed out", _origin(url)) from None
+        except httpx.HTTPError:
+            raise PeerUnavailable(f"peer {_origin(url)} is unavailable: cannot connect", _origin(url)) from None
+
+    def _raise_for(self, response: httpx.Response, url: str, action: str) -> None:
+        peer = _origin(url)
+        if response.status_code >= 500:
+            raise PeerUnavailable(f"peer {peer} failed to {action} (status {response.status_code})", peer)
+        if response.status_code >= 400:
+            reason = _error_text(response)
+            if response.status_code == 403:
+                raise PrivacyViolation(f"peer {peer} refused to {action}: {reason}")
+            raise PeerRejected(f"peer {peer} refused to {action} (status {response.status_code}): {reason}", peer)
+
+    def push(self, url: str, encoded: bytes) -> None:
+        """Push one encoded payload; a 409 (already stored there) counts as success."""
+        response = self._request("POST", f"{url}/push", content=encoded,
+                                 headers={"content-type": "application/octet-stream"})
+        if response.status_code in (200, 201, 409):
+            return
+        self._raise_for(response, url, "store the pushed payload")
+
+    def post_partyinfo(self, url: str, request: PartyView) -> PartyView:
+        """Send our party info to `url`; its answer, parsed like a request to us (malformed
+        entries left out; a malformed document is a PeerRejected)."""
+        response = self._request("POST", f"{url}/partyinfo", json=encode_party_info(request))
+        if response.status_code != 200:
+            self._raise_for(response, url, "exchange party info")
+            raise PeerRejected(f"peer {url} answered party info with status {response.status_code}", url)
+        try:
+            return decode_party_info(parse_body(response.content, PartyInfoDocument))
+        except InvalidRequest as exc:
+            raise PeerRejected(f"peer {url} answered malformed party info: {exc.message}", url) from None
+
+    def resend_all(self, url: str, key: PublicKey) -> None:
+        """Ask the manager at `url` to push back every payload `key` can open."""
+        response = self._request("POST", f"{url}/resend", json={"type": "ALL", "publicKey": encode_b64(key)})
+        if response.status_code >= 400:
+            self._raise_for(response, url, "resend")
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode()}"
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        document = response.json()
+        text = document.get("error") if isinstance(document, dict) else None
+    except ValueError:
+        text = None
+    text = text if isinstance(text, str) else response.text
+    return text[:300]
+
+
+__all__ = ["HttpPeerClient"]
