@@ -29,10 +29,10 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check engine tessera_like tests bench
+	$(BIN)/ruff check engine tessera_like postrade devnet tests bench
 
 format: install
-	$(BIN)/ruff format engine tessera_like tests bench
+	$(BIN)/ruff format engine tessera_like postrade devnet tests bench
 
 bench: install
 	$(BIN)/python -m bench

@@ -24,16 +24,20 @@ import httpx
 import orjson
 import rlp
 from eth._utils.address import generate_contract_address
+from eth.chains.base import Chain
 from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseDB
-from eth.vm.message import Message
-from eth_account import Account
 
 from bench.common import best_of
-from bench.raw_evm import new_chain_class, new_pair, run_blocks
-from bench.workload import CALL_GAS, DevChain, add_calldata, deploy_data
+from bench.raw_evm import new_chain_class
+from bench.workload import CALL_GAS, INITIAL_VALUE, DevChain, add_calldata, deploy_data
+from engine.abc import PrivacyManagerClientAPI, PrivateStateAPI, ReceivedPayload
 from engine.chain.builder import build_block
-from engine.privacy.layer import sign_private_marker
+from engine.chain.marker import sign_private_marker
+from engine.chain.noprivacy import NoPrivateState
+from engine.chain.vm import PrivnetTransactionBuilder, make_vm_class
+from engine.privacy.private_state import PrivateStateManager
+from engine.types import Address, PayloadHash, PrivacyFlag, PtmPublicKey
 
 MARKER_GAS = 200_000
 
@@ -205,43 +209,124 @@ def marker_import(chain: DevChain, block_size: int, blocks: int) -> dict[str, An
     }
 
 
-def private_execution(chain: DevChain, block_size: int, rounds: int = 3) -> dict[str, Any]:
-    """µs per add(1) run as the privacy layer runs it (apply_message on a state), plus the
-    state's trie persist once per block of `block_size`."""
-    pair = new_pair(chain)
-    deployer = chain.accounts[0]
-    raw = bytes(
-        Account.sign_transaction(
-            {
-                "nonce": 0,
-                "gas": 1_000_000,
-                "maxFeePerGas": 0,
-                "maxPriorityFeePerGas": 0,
-                "type": 2,
-                "chainId": chain.chain_id,
-                "value": 0,
-                "data": deploy_data(),
-            },
-            deployer.private_key,
-        ).raw_transaction
-    )
-    run_blocks(pair, [raw], 1, chain.genesis.timestamp + 1)
-    contract = generate_contract_address(deployer.address, 0)
-    data = add_calldata(1)
-    per_tx = []
-    for _ in range(rounds):
-        state = pair.producer.get_vm().state
-        code = state.get_code(contract)
+class HandedPayloads(PrivacyManagerClientAPI):
+    """A manager client that is handed each payload in memory.
+
+    The private-execution row times what a party's node does with a payload it has; the HTTP
+    rows below time the manager round trips, so this one leaves them out.
+    """
+
+    def __init__(self) -> None:
+        self.payloads: dict[bytes, ReceivedPayload] = {}
+
+    def hand(self, payload: bytes) -> PayloadHash:
+        key = PayloadHash(os.urandom(64))
+        self.payloads[key] = ReceivedPayload(payload, PrivacyFlag.STANDARD_PRIVATE, (), b"", ())
+        return key
+
+    def upcheck(self) -> bool:
+        return True
+
+    def send(self, payload: bytes, private_from: PtmPublicKey | None, private_for: tuple[PtmPublicKey, ...],
+             privacy_flag: PrivacyFlag = PrivacyFlag.STANDARD_PRIVATE,
+             affected_contract_transactions: tuple[PayloadHash, ...] = (),
+             exec_hash: bytes = b"", mandatory_recipients: tuple[PtmPublicKey, ...] = ()) -> PayloadHash:
+        return self.hand(payload)
+
+    def receive(self, payload_hash: PayloadHash) -> ReceivedPayload | None:
+        return self.payloads.get(bytes(payload_hash))
+
+    def receive_many(self, payload_hashes: list[PayloadHash]) -> dict[bytes, ReceivedPayload | None]:
+        return {bytes(h): self.payloads.get(bytes(h)) for h in payload_hashes}
+
+    def store_raw(self, payload: bytes, private_from: PtmPublicKey | None) -> PayloadHash:
+        return self.hand(payload)
+
+    def send_signed(self, payload_hash: PayloadHash, private_for: tuple[PtmPublicKey, ...],
+                    privacy_flag: PrivacyFlag = PrivacyFlag.STANDARD_PRIVATE,
+                    affected_contract_transactions: tuple[PayloadHash, ...] = (),
+                    exec_hash: bytes = b"", mandatory_recipients: tuple[PtmPublicKey, ...] = ()) -> PayloadHash:
+        return payload_hash
+
+    def public_keys(self) -> list[PtmPublicKey]:
+        return []
+
+
+class _Follower:
+    """A chain that imports blocks the way the node's importer does, with the given private side."""
+
+    def __init__(self, chain: DevChain, private: PrivateStateAPI, db: AtomicDB) -> None:
+        vm_class = make_vm_class(private)
+        chain_class = Chain.configure(__name__="BenchPrivateChain", vm_configuration=((0, vm_class),),
+                                      chain_id=chain.chain_id)
+        self.block_class = vm_class.get_block_class()
+        self.private = private
+        self.chain = chain_class.from_genesis(db, chain.genesis.header_params(), chain.genesis.state())
+        private.on_genesis(self.chain.get_canonical_head())
+
+    def import_rlp(self, block_rlp: bytes) -> float:
+        """Seconds to import one block: prefetch, begin, py-evm import, finish (as BlockImporter)."""
         start = time.perf_counter()
+        block = rlp.decode(block_rlp, sedes=self.block_class)
+        self.private.prefetch(list(block.transactions))
+        self.private.begin_block(self.chain.get_canonical_head())
+        imported = self.chain.import_block(block).imported_block
+        self.private.finish_block(imported)
+        return time.perf_counter() - start
+
+    def build(self, txs: list[Any], timestamp: int) -> bytes:
+        parent = self.chain.get_canonical_head()
+        self.private.prefetch(txs)
+        self.private.begin_block(parent)
+        built = build_block(self.chain, parent, txs, timestamp, b"\x00" * 20)
+        if built.rejected or built.deferred:
+            raise RuntimeError(f"private benchmark block rejected transactions: {built.rejected[:1]}")
+        self.chain.persist_block(built.block)
+        self.private.finish_block(built.block)
+        return bytes(rlp.encode(built.block))
+
+
+def private_execution(chain: DevChain, block_size: int, rounds: int = 3) -> dict[str, Any]:
+    """µs per private add(1) as a party's node runs it, by difference: the same marker blocks are
+    imported by a node whose private side is the node's own `PrivateStateManager` (private EVM,
+    private trie persist, private receipts) and by one without a private side (`NoPrivateState`:
+    the public marker side only)."""
+    handed = HandedPayloads()
+    producer_db = AtomicDB()
+    producer = _Follower(chain, PrivateStateManager(handed, producer_db), producer_db)
+    party_db = AtomicDB()
+    party = _Follower(chain, PrivateStateManager(handed, party_db), party_db)
+    outsider = _Follower(chain, NoPrivateState(), AtomicDB())
+    builder = PrivnetTransactionBuilder
+    deployer = chain.accounts[0]
+    nonces = [0] * len(chain.accounts)
+    timestamp = chain.genesis.timestamp + 1
+    deploy = builder.decode(sign_private_marker(deployer.private_key, 0, 1_000_000, None, handed.hand(deploy_data())))
+    nonces[0] = 1
+    contract = generate_contract_address(deployer.address, 0)
+    blocks = [producer.build([deploy], timestamp)]
+    data = add_calldata(1)
+    for _ in range(rounds):
+        txs = []
         for i in range(block_size):
-            sender = chain.accounts[i % len(chain.accounts)].address
-            tx_context = state.get_transaction_context_class()(gas_price=0, origin=sender)
-            message = Message(gas=CALL_GAS, to=contract, sender=sender, value=0, data=data, code=code)
-            computation = state.computation_class.apply_message(state, message, tx_context)
-            if computation.is_error:
-                raise RuntimeError(f"add(1) failed in the micro-benchmark: {computation.error}")
-        state.persist()
-        per_tx.append((time.perf_counter() - start) / block_size)
+            k = i % len(chain.accounts)
+            raw = sign_private_marker(chain.accounts[k].private_key, nonces[k], CALL_GAS + MARKER_GAS, contract,
+                                      handed.hand(data))
+            nonces[k] += 1
+            txs.append(builder.decode(raw))
+        blocks.append(producer.build(txs, timestamp))
+    party.import_rlp(blocks[0])
+    outsider.import_rlp(blocks[0])
+    per_tx = []
+    for block_rlp in blocks[1:]:
+        with_private = party.import_rlp(block_rlp)
+        public_only = outsider.import_rlp(block_rlp)
+        per_tx.append(max(0.0, with_private - public_only) / block_size)
+    head = party.chain.get_canonical_head()
+    state = party.private.state_for(Address(contract), head, party.chain.get_vm(head).state)
+    expected = INITIAL_VALUE + rounds * block_size
+    if state is None or state.get_storage(contract, 0) != expected:
+        raise RuntimeError(f"the private add(1) calls did not all run on the party (expected {expected})")
     return {"block_size": block_size, "us_per_tx": statistics.median(per_tx) * 1e6}
 
 
@@ -254,8 +339,9 @@ def crypto_steps() -> dict[str, float]:
     from eth_keys import keys
     from eth_utils import keccak
 
-    from tessera_like.crypto.envelope import X25519Encryptor, decrypt, encrypt
-    from tessera_like.crypto.keys import KeyPair
+    from tessera_like.crypto.envelope import X25519Encryptor
+    from tessera_like.sealing import decrypt, encrypt
+    from tessera_like.types import KeyPair
 
     private = keys.PrivateKey(keccak(b"bench"))
     msg_hash = keccak(b"message")

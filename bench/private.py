@@ -1,4 +1,4 @@
-"""Part B: private transactions on the 4-node network (engine.network.LocalNetwork).
+"""Part B: private transactions on the 4-node network (devnet.network.LocalNetwork).
 
 1. Deploy SimpleStorage(7) from node1 `privateFor` [node2] with web3.py `transact()`.
 2. Throughput: N private `add(1)` calls from node1 (its two unlocked accounts) privateFor
@@ -219,7 +219,7 @@ def _process_cpu(processes: list[tuple[str, Any]]) -> dict[str, float]:
 def run_private(
     workdir: Path, n: int, latency_n: int, threads: int, chain: DevChain, profile_dir: Path | None = None
 ) -> dict[str, Any]:
-    from engine.network import LocalNetwork
+    from devnet.network import LocalNetwork
 
     out: dict[str, Any] = {"n": n, "client_threads": threads, "load_before": load_average()}
     started = time.perf_counter()

@@ -30,7 +30,7 @@ TRANSFER_RECIPIENTS = 256  # fresh addresses the transfers pay, round-robin
 @cache
 def simple_storage() -> Any:
     """The compiled SimpleStorage artifact (solc-js; cached under build/solc-cache)."""
-    from engine.solc import compile_paths
+    from devnet.solc import compile_paths
 
     return compile_paths([REPO / "solidity" / "test" / "Storage.sol"], base=REPO)["SimpleStorage"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.solc import Artifact, compile_paths
+from devnet.solc import Artifact, compile_paths
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -109,6 +109,8 @@ class Node(NodeAPI):
         if settings.unlocked_keys_file is not None:
             keys = json.loads(Path(settings.unlocked_keys_file).read_text())
             unlocked = [DevAccount(bytes.fromhex(Account.from_key(k).address[2:]), bytes.fromhex(k[2:])) for k in keys]
+        if private is not None and database is None:
+            raise ValueError("a private side writes into the node's database: pass the database it was built on")
         private = private or NoPrivateState()
         try:
             database = database or open_database(settings)

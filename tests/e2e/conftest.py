@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.solc import Artifact, compile_paths
+from devnet.solc import Artifact, compile_paths
 from tests.helpers.network import E2ENetwork, running_network
 
 REPO = Path(__file__).resolve().parents[2]

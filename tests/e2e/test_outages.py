@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from engine.solc import Artifact
+from devnet.solc import Artifact
 from tests.helpers.network import (
     POLL_S,
     WAIT_S,

@@ -2,7 +2,7 @@
 
 node1 = broker A, node2 = asset manager M, node3 = trust bank TB1 (trustee of fund A, SBL
 lender), node4 = broker B (the outsider), node5 = trust bank TB2 (trustee of fund B only). The
-module runs the demo's scenario once (engine/postrade/scenario.py) and checks:
+module runs the demo's scenario once (postrade/scenario.py) and checks:
 
 - who sees what (DOMAIN.md §6): for every record kind the recipients read it, and broker B and the
   other fund's trustee get nothing over JSON-RPC, from their manager, in their database, or in
@@ -25,9 +25,9 @@ import pytest
 from eth_abi import decode, encode
 from eth_utils import keccak
 
-from engine.network import LocalNetwork
-from engine.postrade import reference as ref
-from engine.postrade.clients import (
+from devnet.network import LocalNetwork
+from postrade import reference as ref
+from postrade.clients import (
     AllocState,
     BlockState,
     ExecutionNotice,
@@ -50,7 +50,7 @@ from engine.postrade.clients import (
     breakdown_hash,
     fixed,
 )
-from engine.postrade.scenario import (
+from postrade.scenario import (
     BROKER_LEGACY,
     CALENDAR,
     FILLS,
@@ -539,7 +539,7 @@ def test_a_private_constructor_reads_the_senders_private_state(world: World) -> 
 def test_privnet_demo_runs_again_on_the_same_network(world: World) -> None:
     """`privnet demo` on a network that already ran the scenario: fresh instances, same day; the
     table it prints gives broker B nothing but the public calendar."""
-    from engine.demo import run_demo
+    from devnet.demo import run_demo
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

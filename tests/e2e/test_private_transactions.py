@@ -14,7 +14,7 @@ import pytest
 import rlp
 from eth_utils import keccak, to_checksum_address
 
-from engine.solc import Artifact
+from devnet.solc import Artifact
 from tests.helpers.network import (
     E2ENetwork,
     NodeHandle,

@@ -1,4 +1,4 @@
-"""A running 4-node network (engine.network.LocalNetwork) seen from a test: clients, paths, waits.
+"""A running 4-node network (devnet.network.LocalNetwork) seen from a test: clients, paths, waits.
 
 Everything goes over the real interfaces: JSON-RPC (httpx, raw JSON, so the test sees exactly
 what the node sends), the manager's Q2T API, and the files the processes write.
@@ -23,7 +23,7 @@ import rlp
 from eth_account import Account
 from eth_utils import keccak
 
-from engine.network import LocalNetwork
+from devnet.network import LocalNetwork
 
 #: Deadline for things that must happen (a block imported, a log line written). Only a bound
 #: against hanging for ever: no test asserts how long anything took.

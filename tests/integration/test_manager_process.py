@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from devnet.managers import create_dev_network
 from tessera_like.config import KeyConfig, ManagerSettings, TlsSettings, load_settings
-from tessera_like.devnet import create_dev_network
 from tessera_like.errors import KeyFileError
 from tessera_like.runtime import ManagerProcess
 from tests.helpers.servers import free_port

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from web3 import HTTPProvider, Web3
 
-from engine.solc import Artifact, compile_paths
+from devnet.solc import Artifact, compile_paths
 from tests.helpers.servers import free_port
 
 REPO = Path(__file__).resolve().parents[3]

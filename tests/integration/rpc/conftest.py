@@ -11,10 +11,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import HTTPProvider, Web3
 
+from devnet.solc import Artifact, compile_paths
 from engine.chain.node import Node
 from engine.config import NodeSettings
 from engine.rpc.app import create_rpc_app
-from engine.solc import Artifact, compile_paths
 from tests.helpers.servers import serve_in_thread
 
 REPO = Path(__file__).resolve().parents[3]

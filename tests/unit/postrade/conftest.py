@@ -27,8 +27,8 @@ from eth_abi import decode, encode
 from eth_keys import keys
 from eth_utils import keccak, to_wei
 
-from engine.postrade import reference as ref
-from engine.solc import Artifact
+from devnet.solc import Artifact
+from postrade import reference as ref
 
 CHAIN_ID = 1337
 GAS_LIMIT = 1_000_000_000

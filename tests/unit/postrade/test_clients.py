@@ -16,9 +16,9 @@ from eth_abi import encode
 from eth_utils import to_checksum_address
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from engine.postrade import reference as ref
-from engine.postrade.calendar_data import holiday_days, reference_calendar
-from engine.postrade.clients import (
+from postrade import reference as ref
+from postrade.calendar_data import holiday_days, reference_calendar
+from postrade.clients import (
     AllocationBook,
     AllocationInput,
     AllocState,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.solc import Artifact
+from devnet.solc import Artifact
 from tests.unit.postrade.conftest import EvmHarness, Infra, SblWorld, TradeWorld
 
 POSTRADE_DIRS = ("solidity/trade_confirmation", "solidity/securities_lending", "solidity/master_data", "solidity/lib")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from engine.postrade import reference as ref
+from postrade import reference as ref
 from tests.unit.postrade.conftest import (
     SHARED_EXAMPLES,
     VENDORED_EXAMPLES,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from engine.postrade import reference as ref
+from postrade import reference as ref
 from tests.unit.postrade.conftest import (
     FUND_REGISTRY_DEFAULTS,
     EvmHarness,

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.postrade import reference as ref
+from postrade import reference as ref
 from tests.unit.postrade.conftest import (
     CALENDAR_FROM,
     CALENDAR_UNTIL,

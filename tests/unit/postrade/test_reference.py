@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import engine.postrade
-from engine.postrade import reference as ref
+import postrade
+from postrade import reference as ref
 
 
 def test_public_surface() -> None:
-    assert engine.postrade.__all__ == ["reference"]
+    assert postrade.__all__ == ["reference"]
 
 
 @pytest.mark.parametrize(("a", "b", "trunc", "floor"), [

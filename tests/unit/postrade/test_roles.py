@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine.postrade import reference as ref
+from postrade import reference as ref
 from tests.unit.postrade.conftest import (
     Contract,
     Infra,

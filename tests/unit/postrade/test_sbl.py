@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from engine.postrade import reference as ref
+from postrade import reference as ref
 from tests.unit.postrade.conftest import (
     SBL_ISIN,
     SblWorld,

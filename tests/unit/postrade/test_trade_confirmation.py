@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.postrade import reference as ref
+from postrade import reference as ref
 from tests.unit.postrade.conftest import (
     EvmHarness,
     Infra,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from devnet.managers import create_dev_network, dump_toml
 from tessera_like.config import ManagerSettings, is_loopback_host, load_settings
-from tessera_like.devnet import create_dev_network, dump_toml
 from tessera_like.errors import ConfigError
 from tessera_like.runtime import build_manager, load_keys
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import solc
-from engine.cli import main as privnet
+from devnet import solc
+from devnet.cli import main as privnet
 
 SOURCE = """// SPDX-License-Identifier: MIT
 pragma solidity ^0.8.20;

@@ -21,15 +21,16 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, ClassVar, Self
 
+from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_abi.exceptions import DecodingError
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError, TimeExhausted, Web3Exception, Web3RPCError
 
-from engine.postrade import reference as ref
-from engine.postrade.calendar_data import CALENDAR_FROM, CALENDAR_UNTIL, TAX_TABLE, holiday_days
-from engine.revert import decode_revert_reason
-from engine.solc import REPO_ROOT, SOLIDITY_DIR, Artifact, compile_paths
+from devnet.solc import REPO_ROOT, SOLIDITY_DIR, Artifact, compile_paths
+from postrade import reference as ref
+from postrade.calendar_data import CALENDAR_FROM, CALENDAR_UNTIL, TAX_TABLE, holiday_days
 
 #: Party protection (PROTOCOL.md §3): the only flag the post-trade instances use (docs/postrade.md §6).
 PRIVACY_FLAG = 1
@@ -68,8 +69,33 @@ class NotAParty(PostTradeError):
     """A read on a node that holds no state of the private instance (its node is not a party)."""
 
 
+_ERROR_SELECTOR = function_signature_to_4byte_selector("Error(string)")  # require(cond, "reason") / revert("reason")
+_PANIC_SELECTOR = function_signature_to_4byte_selector("Panic(uint256)")  # assert, overflow, bounds, ...
+
+
+def error_string(data: bytes) -> str | None:
+    """The reason string of an `Error(string)` revert payload, or None (a panic, a custom error, no data)."""
+    if data[:4] != _ERROR_SELECTOR:
+        return None
+    try:
+        return str(abi_decode(["string"], data[4:])[0])
+    except (DecodingError, ValueError):  # truncated payload, bad padding, not UTF-8
+        return None
+
+
+def receipt_revert_reason(raw: Any) -> str | None:
+    """A failed receipt's `revertReason` (0x-hex or bytes): the Error(string), `panic 0x..` for a Panic, else None."""
+    data = bytes.fromhex(raw[2:]) if isinstance(raw, str) else bytes(raw)
+    if data[:4] == _PANIC_SELECTOR and len(data) >= 36:
+        return f"panic 0x{int.from_bytes(data[4:36], 'big'):02x}"
+    return error_string(data)
+
+
 def revert_reason(exc: BaseException) -> str:
-    """The reason a web3 error carries: the decoded Error(string), else the node's message."""
+    """The reason a web3 error carries: the decoded Error(string), else the node's message.
+
+    For a Panic the node's message already names it ("execution reverted: panic: ... (0x11)").
+    """
     data: Any = getattr(exc, "data", None)
     message = getattr(exc, "message", None) or str(exc)
     response = getattr(exc, "rpc_response", None)
@@ -79,7 +105,7 @@ def revert_reason(exc: BaseException) -> str:
         message = str(error.get("message", message))
     if isinstance(data, str) and data.startswith("0x") and len(data) > 10:
         try:
-            decoded = decode_revert_reason(bytes.fromhex(data[2:]))
+            decoded = error_string(bytes.fromhex(data[2:]))
         except ValueError:
             decoded = None
         if decoded is not None:
@@ -199,8 +225,7 @@ class PostTradeNetwork:
         if failed:
             node, receipt = next(iter(failed.items()))
             raw = receipt.get("revertReason")
-            reason = decode_revert_reason(bytes(raw) if not isinstance(raw, str) else bytes.fromhex(raw[2:])) \
-                if raw else None
+            reason = receipt_revert_reason(raw) if raw else None
             diverged = "" if len(failed) == len(receipts) else f" (diverged: failed on {sorted(failed)} only)"
             raise PostTradeError(f"{reason or 'transaction failed'} on {node}{diverged}", action=action, party=sender)
         address = receipts[sender.node]["contractAddress"] if to is None else to

@@ -9,7 +9,7 @@ anything but tests and demos, and extend the coverage yearly (`BusinessCalendar.
 
 from __future__ import annotations
 
-from engine.postrade import reference as ref
+from postrade import reference as ref
 
 JP_HOLIDAYS: dict[int, tuple[str, ...]] = {
     2019: ("01-14", "02-11", "03-21", "04-29", "04-30", "05-01", "05-02", "05-03", "05-06", "07-15",

@@ -21,9 +21,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from engine.postrade import reference as ref
-from engine.postrade.calendar_data import reference_calendar, reference_tax_table
-from engine.postrade.clients import (
+from postrade import reference as ref
+from postrade.calendar_data import reference_calendar, reference_tax_table
+from postrade.clients import (
     AllocationBook,
     BlockBook,
     BlockState,

@@ -1,7 +1,7 @@
 """`privnet demo`: one public and one private contract, then a post-trade day, and what each node can see.
 
 Part 1 deploys SimpleStorage publicly and privately (node1 privateFor node2) and prints each
-node's view. Part 2 runs the post-trade scenario (engine/postrade/scenario.py) with the clients:
+node's view. Part 2 runs the post-trade scenario (postrade/scenario.py) with the clients:
 node1 = broker A, node2 = asset manager M, node3 = trust bank TB1, node4 = broker B (the
 outsider), node5 (if any) = trust bank TB2. Every run deploys fresh instances, so it can run
 again on the same network.
@@ -31,7 +31,7 @@ def _deploy(w3: Web3, artifact: Any, sender: str, args: list[Any], private_for: 
 
 def run_storage_demo(spec: dict[str, Any]) -> None:
     """SimpleStorage, public and private: what each node sees."""
-    from engine.solc import compile_paths
+    from devnet.solc import compile_paths
 
     artifact = compile_paths([REPO / "solidity" / "test"], base=REPO)["SimpleStorage"]
     nodes = spec["nodes"]
@@ -88,9 +88,9 @@ def format_table(headers: list[str], rows: list[tuple[str, list[str]]]) -> list[
 
 
 def run_postrade_demo(spec: dict[str, Any]) -> None:
-    """The post-trade day of engine/postrade/scenario.py, then what each node sees."""
-    from engine.postrade.clients import PostTradeNetwork
-    from engine.postrade.scenario import Cast, PostTradeScenario
+    """The post-trade day of postrade/scenario.py, then what each node sees."""
+    from postrade.clients import PostTradeNetwork
+    from postrade.scenario import Cast, PostTradeScenario
 
     if len(spec["nodes"]) < 4:
         print("post-trade scenario skipped: it needs at least four nodes (privnet up --nodes 4)")

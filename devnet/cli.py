@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.network import LocalNetwork, NetworkError, network_status, stop_network
+from devnet.network import LocalNetwork, NetworkError, network_status, stop_network
 
 
 def _print_table(headers: list[str], rows: list[list[str]]) -> None:
@@ -28,7 +28,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                  [[n["name"], n["rpc_url"], n["ptm_public_key"], n["accounts"][0]["address"]] for n in spec["nodes"]])
     print(f"network.json: {(args.dir / 'network.json').resolve()}")
     if args.demo:
-        from engine.demo import run_demo
+        from devnet.demo import run_demo
 
         run_demo(spec)
     if args.detach:
@@ -55,7 +55,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from engine.solc import CompilerError, compile_paths, write_artifacts
+    from devnet.solc import CompilerError, compile_paths, write_artifacts
 
     paths = args.paths or [Path("solidity")]
     try:
@@ -69,7 +69,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from engine.demo import run_demo
+    from devnet.demo import run_demo
 
     spec_path = args.dir / "network.json"
     if not spec_path.exists():

@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from devnet.managers import create_dev_network, dump_toml
 from engine.chain.genesis import DEV_BALANCE, GENESIS_TIMESTAMP, GenesisSpec, derive_dev_accounts
 
 ACCOUNTS_PER_NODE = 2
@@ -62,12 +63,6 @@ def _port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def _toml(values: dict[str, Any]) -> str:
-    from tessera_like.devnet import dump_toml
-
-    return dump_toml(values)
 
 
 @dataclass
@@ -103,8 +98,6 @@ def init_network(directory: Path, nodes: int = 4, chain_id: int = DEFAULT_CHAIN_
         return dict(spec)
     if nodes < 1:
         raise NetworkError("a network needs at least one node")
-    from tessera_like.devnet import create_dev_network
-
     directory.mkdir(parents=True, exist_ok=True)
     names = [f"node{i + 1}" for i in range(nodes)]
     ports = _free_ports(3 * nodes)
@@ -138,7 +131,7 @@ def init_network(directory: Path, nodes: int = 4, chain_id: int = DEFAULT_CHAIN_
             "privacy": {"enabled": True, "q2t_url": layout.q2t_url},
             "ordering": ordering_table,
         }
-        (layout.node_dir / "node.toml").write_text(_toml(node_config))
+        (layout.node_dir / "node.toml").write_text(dump_toml(node_config))
         entries.append({
             "name": layout.name,
             "rpc_url": layout.rpc_url,
