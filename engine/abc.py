@@ -276,6 +276,10 @@ class OrderingServiceAPI(ABC):
     transactions; the producer `take_pending`s them, builds a block, `append_block`s it at
     the next height (compare-and-swap: a stale producer's append fails) and `acknowledge`s
     what it mined or refused. Every node reads blocks in order with `get_block_rlp`.
+
+    Durability: `submit` returns only once the transactions are durable in the service (they
+    survive SIGKILL of any node); a submission is deleted only by `acknowledge`. Any call may
+    raise OrderingUnavailable (service unreachable, no quorum): nothing happened then.
     """
 
     @abstractmethod
@@ -301,6 +305,10 @@ class OrderingServiceAPI(ABC):
     @abstractmethod
     def resign(self) -> None:
         """Stop being the producer (a halted node must not hold the network up)."""
+
+    @abstractmethod
+    def current_producer(self) -> str | None:
+        """The name of the node holding the producer role now, or None when nobody holds it."""
 
     @abstractmethod
     def get_block_rlp(self, number: int) -> bytes | None: ...

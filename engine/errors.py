@@ -12,6 +12,7 @@ The tree::
     │   └── PrivateTransactionRejected        (GoQuorum's privacy validation messages)
     ├── ExecutionReverted                 3  ("execution reverted: <reason>", data = revert bytes)
     ├── ChainHalted                  -32000  (state root mismatch, manager unavailable during import)
+    ├── OrderingUnavailable          -32000  (the ordering service cannot take or give data now)
     └── PrivacyManagerError          -32000  ("<status> status: <body>", as GoQuorum words it)
         ├── PrivacyManagerUnavailable         (transport failure / 5xx after retries)
         └── NotAParty                         (a 404 where the caller needed the payload)
@@ -85,6 +86,10 @@ class ExecutionReverted(EngineError):
 
 class ChainHalted(EngineError):
     """Raised when the node refuses to go on importing (divergence or missing manager)."""
+
+
+class OrderingUnavailable(EngineError):
+    """Raised when the ordering service cannot be reached or has no quorum: nothing was acknowledged."""
 
 
 class PrivacyManagerError(EngineError):

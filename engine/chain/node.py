@@ -202,11 +202,23 @@ class Node(NodeAPI):
         return decode_raw_transaction(self.chain.tx_builder, raw, self.chain_id, self.settings.max_tx_bytes)
 
     def _submit(self, tx: SignedTransactionAPI, raw: bytes) -> Hash32:
+        """Admit a transaction; the hash is returned only once it is durable in the ordering service.
+
+        Acknowledged means durable, on the producer too: the pool is memory, the ordering service
+        is not. The pool's checks run first (nothing refusable is written), then the durable
+        submit, then admission to this node's pool. A transaction that loses a race for its pool
+        slot in between is withdrawn from the ordering service again and refused.
+        """
         if self.halted is not None:
             raise ChainHalted(f"node is not importing blocks: {self.halted}")
-        added = self.pool.add(tx, raw, tx.sender)
-        if added and not self.ordering.is_producer():
-            self.ordering.submit([raw])
+        if not self.pool.check(tx, tx.sender):
+            return Hash32(tx.hash)  # already pooled, hence already durable
+        self.ordering.submit([raw])
+        try:
+            self.pool.add(tx, raw, tx.sender)
+        except TransactionRejected:
+            self.ordering.acknowledge([bytes(tx.hash)])
+            raise
         return Hash32(tx.hash)
 
     # -- NodeAPI: submission -----------------------------------------------------------

@@ -3,7 +3,8 @@
 The producer pulls what other nodes submitted to the ordering service into its pool,
 builds a block from a ready batch (payloads fetched first, outside the chain lock), and
 appends it at the next height; a height another producer took first is rolled back.
-A producer that cannot build (its manager is down) resigns and hands its pool over.
+A producer that cannot build (its manager is down) resigns; its pool is already durable in
+the ordering service, where the next producer finds it.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class BlockProducer:
         """Move what other nodes submitted into the pool; refuse for good what cannot enter."""
         refused = []
         for raw in self.ordering.take_pending(self.max_txs_per_block * 4):
+            if self.pool.get(keccak(raw)) is not None:
+                continue  # submitted at this node: pooled already (a transaction's hash is keccak of its bytes)
             try:
                 tx = self.decode(raw)
                 self.pool.add(tx, raw, tx.sender)
@@ -89,12 +92,15 @@ class BlockProducer:
                                       + [bytes(tx.hash) for tx, _ in built.rejected])
 
     def resign(self) -> None:
-        """Hand the producer role and this node's pool to whoever can go on (GoQuorum exits here)."""
+        """Hand the producer role to whoever can go on (GoQuorum exits here).
+
+        Nothing else needs handing over: every pooled transaction is still a submission in the
+        ordering service (written before it was acknowledged, deleted only once mined or refused),
+        so the next producer reads all of them.
+        """
         if not self.producing:
             return
         self.producing = False
-        pending = self.pool.all_raw()
-        if pending:
-            self.ordering.submit(pending)
         self.ordering.resign()
-        logger.warning("%s: resigned as block producer; %d pooled transactions handed over", self.name, len(pending))
+        logger.warning("%s: resigned as block producer; %d pooled transactions stay with the ordering service",
+                       self.name, len(self.pool))

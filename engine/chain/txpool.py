@@ -71,6 +71,17 @@ class TxPool:
         if tip > cap:
             raise TransactionRejected("max priority fee per gas higher than max fee per gas")
 
+    def check(self, tx: SignedTransactionAPI, sender: bytes) -> bool:
+        """Every admission check of `add`, without adding; False if the transaction is already
+        pooled. Lets a caller make a transaction durable elsewhere before it is admitted."""
+        self.validate(tx, sender)
+        account = self.state_reader(sender)
+        with self._lock:
+            if tx.hash in self._by_hash:
+                return False
+            self._check_admission(tx, account, self._by_sender.get(sender, {}))
+            return True
+
     def add(self, tx: SignedTransactionAPI, raw: bytes, sender: bytes) -> bool:
         """Add a transaction; False if it was already known (idempotent resubmission)."""
         self.validate(tx, sender)
@@ -113,11 +124,6 @@ class TxPool:
                 raise TransactionRejected("replacement transaction underpriced")
         elif len(self._by_hash) >= self.max_size:
             raise TransactionRejected("txpool is full")
-
-    def all_raw(self) -> list[bytes]:
-        """Every pooled transaction, nonce-ordered per sender (to hand over to another producer)."""
-        with self._lock:
-            return [queue[n].raw for queue in self._by_sender.values() for n in sorted(queue)]
 
     def get(self, tx_hash: bytes) -> PooledTx | None:
         return self._by_hash.get(tx_hash)

@@ -11,5 +11,6 @@ def open_ordering(settings: NodeSettings) -> OrderingServiceAPI:
     if settings.ordering.kind == "local":
         from engine.ordering.local import LocalOrdering
 
-        return LocalOrdering(settings.ordering_path(), poll_interval_s=settings.ordering.poll_interval_ms / 1000)
+        return LocalOrdering(settings.ordering_path(), poll_interval_s=settings.ordering.poll_interval_ms / 1000,
+                            name=settings.name)
     raise ConfigError(f"ordering.kind: {settings.ordering.kind!r} is not available in this build (use 'local')")

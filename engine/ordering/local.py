@@ -5,29 +5,43 @@
   kernel's lock is the arbiter, and the SQLite primary key is the compare-and-swap).
 - `blocks(number PRIMARY KEY, rlp)`: appending a height that exists fails, so two
   producers can never both extend the chain at the same height.
-- `submissions(id, hash, raw)`: transactions submitted to a non-producer. A row is deleted
+- `submissions(id, hash, raw)`: every transaction a node acknowledged to a client, the
+  producer's own included, committed before the client gets its hash. A row is deleted
   only when the producer acknowledges it (mined or refused for good), so a producer crash
   loses no submission: its successor reads every remaining row again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from eth_utils import keccak
 
 from engine.abc import OrderingServiceAPI
+from engine.errors import OrderingUnavailable
+
+
+@contextlib.contextmanager
+def _unavailable_on_error(action: str) -> Iterator[None]:
+    """A locked or unreadable file is the ordering service being unavailable: nothing happened."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise OrderingUnavailable(f"ordering service unavailable: cannot {action} ({exc})") from None
 
 
 class LocalOrdering(OrderingServiceAPI):
-    def __init__(self, path: Path, poll_interval_s: float = 0.005) -> None:
+    def __init__(self, path: Path, poll_interval_s: float = 0.005, name: str = "node") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.name = name
         self.poll_interval_s = poll_interval_s
         self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -43,13 +57,19 @@ class LocalOrdering(OrderingServiceAPI):
         self._taken_up_to = 0
 
     def submit(self, raw_transactions: list[bytes]) -> None:
+        """Committed before returning: a process killed right after survives with the rows
+        (WAL; a commit is in the log before COMMIT returns)."""
         if not raw_transactions:
             return
-        with self._lock:
+        with self._lock, _unavailable_on_error("submit"):
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany("INSERT INTO submissions (hash, raw) VALUES (?, ?)",
-                                   [(keccak(r), r) for r in raw_transactions])
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.executemany("INSERT INTO submissions (hash, raw) VALUES (?, ?)",
+                                       [(keccak(r), r) for r in raw_transactions])
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     def take_pending(self, max_count: int) -> list[bytes]:
         with self._lock:
@@ -70,8 +90,28 @@ class LocalOrdering(OrderingServiceAPI):
             os.close(fd)
             return False
         self._lock_fd = fd
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, self.name.encode(), 0)  # who holds the role, for `current_producer`
         self._taken_up_to = 0  # a new producer re-reads every submission not yet in a block
         return True
+
+    def current_producer(self) -> str | None:
+        if self._lock_fd is not None:
+            return self.name
+        lock_path = str(self.path) + ".lock"
+        try:
+            fd = os.open(lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:  # held: the holder wrote its name when it took the lock
+                return os.pread(fd, 256, 0).decode(errors="replace") or None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
 
     def resign(self) -> None:
         if self._lock_fd is not None:
@@ -79,7 +119,7 @@ class LocalOrdering(OrderingServiceAPI):
             self._lock_fd = None
 
     def append_block(self, number: int, block_rlp: bytes) -> bool:
-        with self._lock:
+        with self._lock, _unavailable_on_error("append a block"):
             try:
                 self._conn.execute("INSERT INTO blocks (number, rlp) VALUES (?, ?)", (number, block_rlp))
             except sqlite3.IntegrityError:
@@ -89,10 +129,14 @@ class LocalOrdering(OrderingServiceAPI):
     def acknowledge(self, tx_hashes: list[bytes]) -> None:
         if not tx_hashes:
             return
-        with self._lock:
+        with self._lock, _unavailable_on_error("acknowledge"):
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany("DELETE FROM submissions WHERE hash = ?", [(h,) for h in tx_hashes])
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.executemany("DELETE FROM submissions WHERE hash = ?", [(h,) for h in tx_hashes])
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     def get_block_rlp(self, number: int) -> bytes | None:
         with self._lock:

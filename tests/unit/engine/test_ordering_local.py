@@ -116,3 +116,40 @@ def test_open_ordering_uses_the_configured_shared_path(tmp_path: Path):
     finally:
         for ordering in (one, two, default):
             ordering.close()
+
+
+def test_current_producer_names_the_holder_and_no_one_after_it_resigns(tmp_path: Path):
+    path = tmp_path / "shared" / "ordering.sqlite"
+    node1, node2 = LocalOrdering(path, name="node1"), LocalOrdering(path, name="node2")
+    try:
+        assert node2.current_producer() is None
+        assert node1.is_producer() and not node2.is_producer()
+        assert node2.current_producer() == "node1" and node1.current_producer() == "node1"
+        node1.resign()
+        assert node2.current_producer() is None
+        assert node2.is_producer() and node1.current_producer() == "node2"
+    finally:
+        node1.close()
+        node2.close()
+
+
+def test_a_locked_file_is_unavailable_and_nothing_is_written(tmp_path: Path):
+    import sqlite3
+
+    from engine.errors import OrderingUnavailable
+
+    path = tmp_path / "shared" / "ordering.sqlite"
+    ordering = LocalOrdering(path)
+    blocker = sqlite3.connect(str(path), timeout=0, isolation_level=None)
+    try:
+        ordering._conn.execute("PRAGMA busy_timeout = 50")  # do not wait 30 s for the writer below
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the file
+        with pytest.raises(OrderingUnavailable, match="ordering service unavailable: cannot submit"):
+            ordering.submit([b"\x01raw"])
+        blocker.execute("ROLLBACK")
+        assert ordering.take_pending(10) == []
+        ordering.submit([b"\x01raw"])
+        assert ordering.take_pending(10) == [b"\x01raw"]
+    finally:
+        blocker.close()
+        ordering.close()

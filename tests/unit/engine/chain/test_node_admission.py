@@ -88,3 +88,37 @@ def test_a_signature_that_recovers_no_key_is_refused(node: Node):
     with pytest.raises((InvalidParams, TransactionRejected)):
         node.send_raw_transaction(rlp.encode(fields))
     assert len(node.pool) == 0
+
+
+def test_an_acknowledged_transaction_is_already_in_the_ordering_service(node: Node):
+    """Acknowledged means durable: the hash comes back only once the raw transaction is a
+    submission in the ordering service (producer or not), where the next producer finds it."""
+    from engine.ordering.local import LocalOrdering
+
+    _, key = node.dev_accounts[0]
+    assert node.ordering.is_producer()
+    raw = sign_raw(key, 0)
+    node.send_raw_transaction(raw)
+    successor = LocalOrdering(node.settings.ordering_path(), name="successor")
+    try:
+        assert successor.take_pending(10) == [raw]
+    finally:
+        successor.close()
+
+
+def test_an_unavailable_ordering_service_acknowledges_nothing(node: Node):
+    import sqlite3
+
+    from engine.errors import OrderingUnavailable
+
+    _, key = node.dev_accounts[0]
+    node.ordering._conn.execute("PRAGMA busy_timeout = 50")
+    blocker = sqlite3.connect(str(node.settings.ordering_path()), timeout=0, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OrderingUnavailable):
+            node.send_raw_transaction(sign_raw(key, 0))
+        blocker.execute("ROLLBACK")
+    finally:
+        blocker.close()
+    assert len(node.pool) == 0

@@ -24,7 +24,7 @@ def all_engine_errors() -> list[type[errors.EngineError]]:
 EXPECTED_CODES = {
     "EngineError": -32000, "InvalidRequest": -32600, "MethodNotFound": -32601, "InvalidParams": -32602,
     "InternalError": -32603, "ResourceNotFound": -32001, "TransactionRejected": -32000,
-    "PrivateTransactionRejected": -32000, "ExecutionReverted": 3, "ChainHalted": -32000,
+    "PrivateTransactionRejected": -32000, "ExecutionReverted": 3, "ChainHalted": -32000, "OrderingUnavailable": -32000,
     "PrivacyManagerError": -32000, "PrivacyManagerUnavailable": -32000, "NotAParty": -32000, "ParseError": -32700,
 }
 

@@ -1,0 +1,104 @@
+"""Acknowledged means durable: SIGKILL the block producer right after it acknowledged a batch.
+
+Tried as an operator would: 30 transactions (public and private) sent to the producer, the
+producer SIGKILLed as soon as the last hash came back, then started again. Every hash it gave
+out must be mined, once, on every node; every height holds one block on every node; the
+parties of each private transaction hold the same private state and a non-party holds none.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from devnet.network import LocalNetwork
+from devnet.solc import Artifact
+from engine.ordering.local import LocalOrdering
+from tests.helpers.network import E2ENetwork, NodeHandle, init_code, selector, send_private
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROUNDS = 5
+BATCH = 30
+GET = selector("get()")
+
+
+def producer_name(net: E2ENetwork) -> str:
+    ordering = LocalOrdering(net.directory / "ordering.sqlite", name="test-observer")
+    try:
+        name = ordering.current_producer()
+    finally:
+        ordering.close()
+    assert name is not None, "no node holds the producer role"
+    return name
+
+
+def sigkill(net: E2ENetwork, name: str) -> None:
+    for index, (running, proc) in enumerate(net.local.processes):
+        if running == name:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            del net.local.processes[index]
+            return
+    raise AssertionError(f"{name} is not running")
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ENetwork]:
+    local = LocalNetwork(tmp_path_factory.mktemp("e2e-durability"), nodes=3)
+    local.start()
+    network = E2ENetwork(local)
+    try:
+        yield network
+    finally:
+        network.local.stop()
+        network.close()
+
+
+def send_batch(producer: NodeHandle, party: NodeHandle, bytecode: str, round_no: int) -> tuple[list[str], list[str]]:
+    """BATCH transactions from the producer's account, half public transfers, half private
+    deployments privateFor `party`; the hashes it acknowledged (public, private)."""
+    public, private = [], []
+    for i in range(BATCH):
+        if i % 2:
+            payload = init_code(bytecode, ["uint256"], [round_no * 1000 + i])
+            private.append(send_private(producer, payload, [party.key], gas=1_000_000))
+        else:
+            recipient = "0x" + os.urandom(20).hex()
+            public.append(producer.rpc("eth_sendTransaction", {"from": producer.address, "to": recipient,
+                                                               "value": hex(1), "gas": hex(21_000)}))
+    return public, private
+
+
+def test_sigkill_the_producer_right_after_it_acknowledged_loses_nothing(
+        net: E2ENetwork, contract: Callable[[str], Artifact]):
+    bytecode = contract("SimpleStorage").bytecode
+    for round_no in range(ROUNDS):
+        name = producer_name(net)
+        producer = net.node(name)
+        party, outsider = [n for n in net.nodes if n is not producer]
+        public, private = send_batch(producer, party, bytecode, round_no)
+        sigkill(net, name)  # right after the last acknowledgement
+        net.local.start_process(name)
+
+        for tx_hash in public + private:
+            receipts = net.wait_receipts(tx_hash)
+            assert len({r["blockHash"] for r in receipts.values()}) == 1, (tx_hash, receipts)
+        head = net.wait_in_sync()
+        for number in range(head + 1):
+            hashes = {n.name: n.rpc("eth_getBlockByNumber", hex(number), False)["hash"] for n in net.nodes}
+            assert len(set(hashes.values())) == 1, f"round {round_no}: block #{number} differs: {hashes}"
+        for i, tx_hash in enumerate(private):
+            expected = (round_no * 1000 + 2 * i + 1).to_bytes(32, "big").hex()
+            sender_view = producer.receipt(tx_hash)
+            party_view = party.receipt(tx_hash)
+            assert sender_view["status"] == party_view["status"] == "0x1", (sender_view, party_view)
+            address = party_view["contractAddress"]
+            assert address == sender_view["contractAddress"] and address is not None
+            for holder in (producer, party):
+                assert holder.rpc("eth_call", {"to": address, "data": "0x" + GET.hex()}, "latest") == "0x" + expected
+            assert outsider.rpc("eth_getCode", address, "latest") == "0x"  # a non-party holds nothing
+            assert outsider.rpc("eth_call", {"to": address, "data": "0x" + GET.hex()}, "latest") == "0x"
