@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -44,8 +44,28 @@ class OrderingSettings(BaseModel):
     kind: Literal["local", "etcd"] = "local"
     # local: a SQLite file shared by every node on the machine (default: DATA_DIR/ordering.sqlite)
     path: Path | None = None
+    # etcd: client URLs of the cluster's members (http://host:port), tried in turn
     etcd_endpoints: list[str] = Field(default_factory=list)
     poll_interval_ms: int = Field(5, gt=0)
+    # etcd: the producer's lease; another node takes over about this long after the producer stops
+    lease_ttl_s: int = Field(1, ge=1, le=60)
+    # etcd: how long a request may wait for a quorum before OrderingUnavailable
+    request_timeout_s: float = Field(3.0, gt=0, le=60)
+
+    @field_validator("etcd_endpoints")
+    @classmethod
+    def _endpoint_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            scheme, _, rest = url.partition("://")
+            if scheme not in ("http", "https") or not rest.strip("/"):
+                raise ValueError(f"{url!r} is not an http(s)://host:port client URL")
+        return value
+
+    @model_validator(mode="after")
+    def _etcd_needs_endpoints(self) -> OrderingSettings:
+        if self.kind == "etcd" and not self.etcd_endpoints:
+            raise ValueError("etcd_endpoints: at least one client URL is required when kind is 'etcd'")
+        return self
 
 
 class NodeSettings(BaseSettings):
@@ -61,7 +81,10 @@ class NodeSettings(BaseSettings):
     dev_account_seed: str = "privnet"
     unlocked_keys_file: Path | None = None  # JSON list of 0x private keys unlocked on this node
     block_gas_limit: int = Field(100_000_000, ge=5000)
-    max_block_time_ms: int = Field(100, gt=0)
+    # Longest an idle node sleeps before it looks at the ordering service again: new blocks and
+    # submissions wake it at once (inotify / etcd watch); this bounds how soon a dead producer's
+    # role is taken over.
+    max_block_time_ms: int = Field(1000, gt=0)
     # Under load, blocks come at most this often so transactions batch up (each block has a fixed
     # cost on every node); an idle node still builds the first transaction's block at once.
     min_block_interval_ms: int = Field(25, ge=0)

@@ -69,12 +69,13 @@ def build_node(settings: NodeSettings) -> NodeServices:
 
 def make_server(services: NodeServices, settings: NodeSettings) -> uvicorn.Server:
     from engine.rpc.app import create_rpc_app
+    from engine.rpc.serving import QuietServer
 
     app = create_rpc_app(services.node, services.privacy, max_body_bytes=settings.rpc.max_body_bytes,
                          max_batch_size=settings.rpc.max_batch_size)
     config = uvicorn.Config(app, host=settings.rpc.host, port=settings.rpc.port, log_level="warning",
                             access_log=False, timeout_keep_alive=30)
-    return uvicorn.Server(config)
+    return QuietServer(config)
 
 
 def run(settings: NodeSettings) -> int:

@@ -169,9 +169,9 @@ class Node(NodeAPI):
                         producer.produce_block()
                         self._last_block_at = time.monotonic()
                         continue
-                    if not imported:
-                        self.pool.wait_for_change(min(max_wait, self.settings.ordering.poll_interval_ms * 4 / 1000))
-                elif not imported:
+                if not imported:
+                    # Every submission, the producer's own included, goes through the ordering
+                    # service first, so its activity is all a producer waits for too.
                     self.ordering.wait_for_activity(max_wait)
             except ChainHalted as exc:
                 self.halted = exc.message

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from eth_utils import keccak
+from inotify_simple import INotify, flags
 
 from engine.abc import OrderingServiceAPI
 from engine.errors import OrderingUnavailable
@@ -35,6 +36,19 @@ def _unavailable_on_error(action: str) -> Iterator[None]:
         yield
     except sqlite3.OperationalError as exc:
         raise OrderingUnavailable(f"ordering service unavailable: cannot {action} ({exc})") from None
+
+
+IDLE_POLL_MAX_S = 0.05
+
+
+def _watch_directory(path: Path) -> INotify | None:
+    """An inotify watch on the directory holding the file (None where inotify is unavailable)."""
+    try:
+        watch = INotify()
+        watch.add_watch(str(path.parent), flags.MODIFY | flags.CREATE | flags.MOVED_TO)
+    except OSError:
+        return None
+    return watch
 
 
 class LocalOrdering(OrderingServiceAPI):
@@ -55,6 +69,8 @@ class LocalOrdering(OrderingServiceAPI):
         self._lock = threading.Lock()
         self._lock_fd: int | None = None
         self._taken_up_to = 0
+        self._seen_version = self._data_version()
+        self._watch = _watch_directory(path)
 
     def submit(self, raw_transactions: list[bytes]) -> None:
         """Committed before returning: a process killed right after survives with the rows
@@ -73,6 +89,7 @@ class LocalOrdering(OrderingServiceAPI):
 
     def take_pending(self, max_count: int) -> list[bytes]:
         with self._lock:
+            self._seen_version = self._data_version()
             rows = self._conn.execute(
                 "SELECT id, raw FROM submissions WHERE id > ? ORDER BY id LIMIT ?", (self._taken_up_to, max_count)
             ).fetchall()
@@ -140,6 +157,7 @@ class LocalOrdering(OrderingServiceAPI):
 
     def get_block_rlp(self, number: int) -> bytes | None:
         with self._lock:
+            self._seen_version = self._data_version()
             row = self._conn.execute("SELECT rlp FROM blocks WHERE number = ?", (number,)).fetchone()
         return bytes(row[0]) if row else None
 
@@ -148,10 +166,38 @@ class LocalOrdering(OrderingServiceAPI):
             row = self._conn.execute("SELECT MAX(number) FROM blocks").fetchone()
         return int(row[0] or 0)
 
+    def _data_version(self) -> int:
+        """Changes whenever another connection commits to the file (SQLite's `data_version`)."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     def wait_for_activity(self, timeout: float) -> None:
-        time.sleep(min(timeout, self.poll_interval_s))
+        """Until another node committed to the file since our last read, or the timeout.
+
+        Woken by inotify on the file's directory (any commit writes the WAL), so an idle node
+        sleeps in one system call; without inotify it polls `data_version` with a back-off.
+        """
+        watch = self._watch
+        if watch is not None:
+            watch.read(timeout=0)  # drop events we have already seen the effect of
+        with self._lock:
+            if self._data_version() != self._seen_version:
+                return
+        if watch is not None:
+            watch.read(timeout=max(1, int(timeout * 1000)))
+            return
+        deadline = time.monotonic() + timeout
+        delay = self.poll_interval_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            time.sleep(min(delay, remaining))
+            with self._lock:
+                if self._data_version() != self._seen_version:
+                    return
+            delay = min(delay * 2, max(IDLE_POLL_MAX_S, self.poll_interval_s))
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
         self.resign()
