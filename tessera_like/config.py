@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tessera_like.errors import ConfigError
+from tessera_like.store.dialects import check_db_url
 
 DEFAULT_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 
@@ -129,6 +130,16 @@ class ManagerSettings(BaseSettings):
             raise ValueError(f"the Q2T API binds to loopback only (127.0.0.1, ::1, localhost), not {host!r}; "
                              "use q2t_socket for a unix socket")
         return host
+
+    @field_validator("db_url")
+    @classmethod
+    def _database_url(cls, url: str) -> str:
+        url = url.strip()
+        try:
+            check_db_url(url)
+        except ConfigError as exc:
+            raise ValueError(exc.message.removeprefix("db_url: ")) from None
+        return url
 
     @field_validator("p2p_url")
     @classmethod

@@ -29,6 +29,7 @@ from typing import Any
 import uvicorn
 
 from tessera_like.api.app import create_p2p_app, create_q2t_app
+from tessera_like.api.serving import QuietServer
 from tessera_like.config import ManagerSettings, is_loopback_host
 from tessera_like.crypto.envelope import X25519Encryptor
 from tessera_like.crypto.keyfile import load_key_pair, read_password_file
@@ -63,19 +64,29 @@ class ManagerParts:
 
 
 def build_manager(settings: ManagerSettings, keys: list[KeyPair] | None = None) -> ManagerParts:
-    """Load keys, open the store, set up peers; nothing is served or started yet."""
+    """Load keys, open the store, set up peers; nothing is served or started yet.
+
+    Opening the store connects to the database and applies pending schema migrations; a
+    database that cannot be reached or is newer than this code raises StorageError, naming
+    the database (never its password) and the reason.
+    """
     key_store = InMemoryKeyStore(keys if keys is not None else load_keys(settings))
-    tls = settings.tls
-    client_cert = (str(tls.cert_file), str(tls.key_file)) if tls.client_auth else None
-    client = HttpPeerClient(timeout=settings.peer_timeout_seconds,
-                            ca_file=str(tls.ca_file) if tls.ca_file else None, client_cert=client_cert)
-    party = PartyInfo(settings.advertised_p2p_url, key_store, settings.peers,
-                      allow_list=settings.peers if settings.use_peer_allow_list else None)
-    network = PeerNetwork(party, client, settings.gossip_interval_seconds)
     store = SqlPayloadStore(settings.db_url, settings.sqlite_synchronous)
-    always = [PublicKey(decode_key(k, "always_send_to")) for k in settings.always_send_to]
-    manager = TransactionManager(key_store, store, X25519Encryptor(), network, always,
-                                 settings.max_payload_bytes)
+    try:
+        tls = settings.tls
+        client_cert = (str(tls.cert_file), str(tls.key_file)) if tls.client_auth else None
+        client = HttpPeerClient(timeout=settings.peer_timeout_seconds,
+                                ca_file=str(tls.ca_file) if tls.ca_file else None, client_cert=client_cert)
+        party = PartyInfo(settings.advertised_p2p_url, key_store, settings.peers,
+                          allow_list=settings.peers if settings.use_peer_allow_list else None)
+        network = PeerNetwork(party, client, settings.gossip_interval_seconds)
+        always = [PublicKey(decode_key(k, "always_send_to")) for k in settings.always_send_to]
+        manager = TransactionManager(key_store, store, X25519Encryptor(), network, always,
+                                     settings.max_payload_bytes)
+    except BaseException:
+        store.close()
+        raise
+    log.info("payload store: %s, schema version %d", store.dialect.description, store.schema_version)
     return ManagerParts(manager, network, store)
 
 
@@ -119,7 +130,7 @@ class _ServerThread:
     def __init__(self, app: Any, sock: socket.socket, name: str, log_level: str, **ssl_options: Any) -> None:
         config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=5, **ssl_options)
-        self.server = uvicorn.Server(config)
+        self.server = QuietServer(config)
         self.sock = sock
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.error: BaseException | None = None
@@ -274,7 +285,7 @@ def run_manager(settings: ManagerSettings, ready: threading.Event | None = None,
               flush=True)
         if ready is not None:
             ready.set()
-        while not stop.wait(0.5):
+        while not stop.wait(5.0):  # woken at once by the signal handler's stop.set()
             pass
     finally:
         process.stop()

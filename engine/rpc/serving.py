@@ -40,3 +40,6 @@ class QuietServer(uvicorn.Server):
             except TimeoutError:
                 pass
             should_exit = await self.on_tick(counter)
+
+
+__all__ = ["QuietServer"]

@@ -1,1 +1,1 @@
-"""Payload storage: one SQL code path for SQLite and PostgreSQL."""
+"""Payload storage: one SQL code path for SQLite and PostgreSQL, with numbered migrations."""

@@ -3,115 +3,58 @@
 Two tables, as Tessera has: `encrypted_transaction` (hash → encoded payload of distributed
 transactions) and `encrypted_raw_transaction` (payloads stored by `/storeraw`, not yet
 distributed). Statements are written once with `?` placeholders; the PostgreSQL dialect
-rewrites them to psycopg's `%s`. Only the DDL type names differ (BLOB / BYTEA).
+rewrites them to psycopg's `%s`. Only the DDL type names differ (BLOB / BYTEA); what else
+differs (connecting, locking, the catalog) is in `dialects.py`, the schema and its
+versions in `migrations.py`, applied when the store opens.
 
 Connections are per thread (FastAPI runs sync work on a thread pool), reused across
 requests, and every write commits before returning; an in-memory SQLite database (tests)
 has one connection used under a lock. SQLite runs in WAL mode with
 `synchronous=FULL` by default, so a committed payload survives a crash or power loss.
+
+A database that cannot be reached when the store opens is a StorageError naming it and the
+driver's reason (the manager does not start). Once open, a statement that fails on a broken
+connection is retried once on a new one (the server restarted, a failover); if that fails
+too, the request gets StorageError (503, "the payload store is unavailable", the detail
+only in the log) and the next request tries again: the store recovers by itself when the
+database is back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from tessera_like.abc import PayloadStoreAPI
 from tessera_like.errors import ConfigError, StorageError
+from tessera_like.store.dialects import Dialect, dialect_for
+from tessera_like.store.migrations import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    RAW_TABLE,
+    TX_TABLE,
+    Migration,
+    current_version,
+    migrate,
+)
 from tessera_like.types import PayloadHash
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-TX_TABLE = "encrypted_transaction"
-RAW_TABLE = "encrypted_raw_transaction"
-SCHEMA_VERSION = 1
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS tessera_like_schema (version INTEGER NOT NULL)",
-    f"CREATE TABLE IF NOT EXISTS {TX_TABLE} ("
-    "hash {blob} PRIMARY KEY, encoded_payload {blob} NOT NULL, stored_at BIGINT NOT NULL)",
-    f"CREATE TABLE IF NOT EXISTS {RAW_TABLE} ("
-    "hash {blob} PRIMARY KEY, encoded_payload {blob} NOT NULL, stored_at BIGINT NOT NULL)",
-)
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """What differs between the databases: connecting, DDL types, placeholders."""
-
-    name: Literal["sqlite", "postgresql"]
-    blob_type: str
-    placeholder: str
-    connect: Callable[[], Any]
-    operational_errors: tuple[type[BaseException], ...]
-    #: One connection for all threads, used under a lock (an in-memory SQLite database).
-    single_connection: bool = False
-
-    def sql(self, statement: str) -> str:
-        return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
-
-
-def _sqlite_dialect(target: str, synchronous: str) -> Dialect:
-    memory = target in ("", ":memory:")
-    if not memory:
-        Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        target = str(Path(target).expanduser())
-
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(":memory:" if memory else target, timeout=30, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        if not memory:
-            conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {synchronous}")
-        return conn
-
-    return Dialect("sqlite", "BLOB", "?", connect, (sqlite3.OperationalError,), single_connection=memory)
-
-
-def _postgres_dialect(dsn: str) -> Dialect:
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - depends on the install
-        raise ConfigError("db_url: PostgreSQL needs psycopg 3 (pip install 'psycopg[binary]')") from None
-
-    def connect() -> Any:
-        return psycopg.connect(dsn, autocommit=False)
-
-    return Dialect("postgresql", "BYTEA", "%s", connect, (psycopg.OperationalError, psycopg.InterfaceError))
-
-
-def dialect_for(db_url: str, sqlite_synchronous: str = "FULL") -> Dialect:
-    """Pick the database from the URL.
-
-    `postgresql://…` or `postgres://…` → PostgreSQL (the DSN goes to psycopg as is).
-    `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `sqlite:///:memory:` or a
-    plain file path → SQLite.
-    """
-    if db_url.startswith(("postgresql://", "postgres://")):
-        return _postgres_dialect(db_url)
-    if db_url.startswith("sqlite:///"):
-        return _sqlite_dialect(db_url[len("sqlite:///") :], sqlite_synchronous)
-    if db_url in ("sqlite://", "sqlite:"):
-        return _sqlite_dialect(":memory:", sqlite_synchronous)
-    if "://" in db_url or db_url.startswith("sqlite:"):
-        raise ConfigError(f"db_url: unsupported database URL {db_url.split(':')[0]!r}; "
-                          "use sqlite:///path or postgresql://…")
-    return _sqlite_dialect(db_url, sqlite_synchronous)
+SCHEMA_VERSION = LATEST_VERSION
 
 
 class SqlPayloadStore(PayloadStoreAPI):
     """Payloads in SQL; connections per thread; every statement committed at once."""
 
-    def __init__(self, db_url: str, sqlite_synchronous: str = "FULL") -> None:
+    def __init__(self, db_url: str, sqlite_synchronous: str = "FULL",
+                 migrations: Sequence[Migration] = MIGRATIONS) -> None:
         if sqlite_synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ConfigError("sqlite_synchronous must be FULL, NORMAL or EXTRA")
         self.dialect = dialect_for(db_url, sqlite_synchronous.upper())
@@ -125,10 +68,16 @@ class SqlPayloadStore(PayloadStoreAPI):
             if self.dialect.single_connection:
                 self._shared = self.dialect.connect()
                 self._all.append(self._shared)
-            self._migrate()
-        except self.dialect.operational_errors:
-            log.exception("cannot open the payload store")
-            raise StorageError("cannot open the payload store") from None
+            #: The schema version of the database (the newest of `migrations`).
+            self.schema_version = migrate(self._run_opening, self.dialect, migrations)
+        except self.dialect.errors as exc:
+            self.close()
+            log.debug("cannot open the payload store", exc_info=True)
+            raise StorageError(f"cannot open the payload store ({self.dialect.description}): "
+                               f"{self.dialect.reason(exc)}") from None
+        except BaseException:
+            self.close()
+            raise
 
     # -- connections ------------------------------------------------------------------
     def _connection(self) -> Any:
@@ -154,63 +103,50 @@ class SqlPayloadStore(PayloadStoreAPI):
             with contextlib.suppress(Exception):  # already broken
                 conn.close()
 
-    def _run(self, work: Callable[[Any], T]) -> T:
-        """Run `work(cursor)` and commit; retry once on a broken connection."""
-        if self._shared is not None:
-            with self._shared_lock:
-                return self._run_once(work, self._shared)
-        for attempt in (1, 2):
-            conn = self._connection()
-            try:
-                cur = conn.cursor()
-                try:
-                    result = work(cur)
-                finally:
-                    cur.close()
-                conn.commit()
-                return result
-            except self.dialect.operational_errors:
-                with contextlib.suppress(Exception):  # the connection may be gone
-                    conn.rollback()
-                if attempt == 2:
-                    log.exception("payload store operation failed")
-                    raise StorageError("the payload store is unavailable") from None
-                self._drop_connection()
-            except Exception:
-                with contextlib.suppress(Exception):
-                    conn.rollback()
-                raise
-        raise AssertionError("unreachable")
-
-    def _run_once(self, work: Callable[[Any], T], conn: Any) -> T:
+    @staticmethod
+    def _transaction(conn: Any, work: Callable[[Any], T]) -> T:
+        """`work(cursor)` in one transaction, committed; rolled back if anything fails."""
         cur = conn.cursor()
         try:
             result = work(cur)
             conn.commit()
             return result
-        except self.dialect.operational_errors:
-            conn.rollback()
-            log.exception("payload store operation failed")
-            raise StorageError("the payload store is unavailable") from None
-        except Exception:
-            conn.rollback()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the connection may be gone
+                conn.rollback()
             raise
         finally:
-            cur.close()
+            with contextlib.suppress(Exception):
+                cur.close()
 
-    def _migrate(self) -> None:
-        def work(cur: Any) -> None:
-            for statement in _SCHEMA:
-                cur.execute(statement.format(blob=self.dialect.blob_type))
-            cur.execute("SELECT version FROM tessera_like_schema")
-            row = cur.fetchone()
-            if row is None:
-                cur.execute(self.dialect.sql("INSERT INTO tessera_like_schema (version) VALUES (?)"),
-                            (SCHEMA_VERSION,))
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise ConfigError(f"db_url: database schema version {row[0]} is not {SCHEMA_VERSION}")
+    def _run_opening(self, work: Callable[[Any], T]) -> T:
+        """While opening: no retry, and the driver's error reaches __init__ (for its message)."""
+        return self._transaction(self._connection(), work)
 
-        self._run(work)
+    def _unavailable(self, exc: BaseException) -> StorageError:
+        log.warning("payload store (%s) unavailable: %s", self.dialect.description, self.dialect.reason(exc))
+        return StorageError("the payload store is unavailable")
+
+    def _run(self, work: Callable[[Any], T]) -> T:
+        """Run `work(cursor)` and commit; retry once on a new connection if this one is broken."""
+        if self._shared is not None:
+            with self._shared_lock:
+                try:
+                    return self._transaction(self._shared, work)
+                except self.dialect.operational_errors as exc:
+                    raise self._unavailable(exc) from None
+        for attempt in (1, 2):
+            try:
+                return self._transaction(self._connection(), work)
+            except self.dialect.operational_errors as exc:
+                self._drop_connection()  # broken or never made: the next try makes a new one
+                if attempt == 2:
+                    raise self._unavailable(exc) from None
+        raise AssertionError("unreachable")
+
+    def current_schema_version(self) -> int:
+        """The version recorded in the database now (another manager may have migrated it)."""
+        return self._run(current_version)
 
     # -- shared statements ------------------------------------------------------------
     def _put(self, table: str, tx_hash: PayloadHash, encoded: bytes) -> bool:
@@ -281,4 +217,4 @@ class SqlPayloadStore(PayloadStoreAPI):
                 conn.close()
 
 
-__all__ = ["Dialect", "SqlPayloadStore", "dialect_for"]
+__all__ = ["RAW_TABLE", "SCHEMA_VERSION", "TX_TABLE", "Dialect", "SqlPayloadStore", "dialect_for"]

@@ -1,5 +1,6 @@
 """Bad input never breaks a manager: every case answers 4xx with a JSON error, and the
-server stays healthy. Also the request-size limits, on a real server."""
+server stays healthy. Also the request-size limits, on a real server. Everything runs on a
+SQLite and on a PostgreSQL store; a database that goes down answers 503 until it is back."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ import pytest
 from tessera_like.config import KeyConfig, ManagerSettings
 from tessera_like.crypto.keyfile import write_key_files
 from tessera_like.runtime import ManagerProcess
+from tests.helpers.postgres import (  # noqa: F401  (fixtures)
+    BACKENDS,
+    PostgresServer,
+    database_url,
+    postgres_server_factory,
+    postgres_url,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -24,18 +32,20 @@ UNKNOWN_KEY = base64.b64encode(b"\x07" * 32).decode()
 UNKNOWN_HASH = base64.b64encode(b"\x07" * 64).decode()
 
 
-def _settings(directory: Path, name: str, peers: list[str]) -> ManagerSettings:
+def _settings(directory: Path, name: str, peers: list[str], db_url: str) -> ManagerSettings:
     pub, key = write_key_files(directory, name, None)
-    return ManagerSettings(q2t_port=0, p2p_port=0, peers=peers, db_url=f"sqlite:///{directory / name}.db",
+    return ManagerSettings(q2t_port=0, p2p_port=0, peers=peers, db_url=db_url,
                            keys=[KeyConfig(public_key_file=pub, private_key_file=key)],
                            max_payload_bytes=LIMIT, gossip_interval_seconds=3600, log_level="warning")
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ManagerProcess, ManagerProcess]]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def pair(request: pytest.FixtureRequest,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ManagerProcess, ManagerProcess]]:
     directory = tmp_path_factory.mktemp("api")
-    a = ManagerProcess(_settings(directory, "a", [])).start()
-    b = ManagerProcess(_settings(directory, "b", [a.p2p_url])).start()
+    a = ManagerProcess(_settings(directory, "a", [], database_url(request, request.param, directory / "a.db"))).start()
+    b = ManagerProcess(_settings(directory, "b", [a.p2p_url],
+                                 database_url(request, request.param, directory / "b.db"))).start()
     a.parts.network.refresh()  # type: ignore[union-attr]
     try:
         yield a, b
@@ -161,3 +171,26 @@ def test_a_corrupted_push_names_the_problem(pair: tuple[ManagerProcess, ManagerP
         outsider = client.post(f"{a.p2p_url}/push", content=copy,
                                headers={"content-type": "application/octet-stream"})
         assert outsider.status_code in (201, 409)  # A is the sender: accepted (sender recovery)
+
+
+def test_a_database_outage_answers_503_in_json_and_the_manager_recovers(request: pytest.FixtureRequest,
+                                                                        tmp_path: Path) -> None:
+    server: PostgresServer = request.getfixturevalue("postgres_server_factory")()
+    with ManagerProcess(_settings(tmp_path, "solo", [], server.create_database())) as proc, \
+            httpx.Client(base_url=proc.q2t_url, timeout=20) as client:
+        before = client.post("/send", json={"payload": b64(b"before the outage")})
+        assert before.status_code == 201, before.text
+        server.stop("immediate")
+        for response in (client.get(before.headers["location"]),
+                         client.post("/send", json={"payload": b64(b"during the outage")}),
+                         client.post("/storeraw", json={"payload": b64(b"raw during the outage")})):
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"].startswith("application/json")
+            assert response.json() == {"error": "the payload store is unavailable"}
+        assert client.get("/upcheck").status_code == 200
+        server.start()
+        again = client.get(before.headers["location"])
+        assert again.status_code == 200 and base64.b64decode(again.json()["payload"]) == b"before the outage"
+        after = client.post("/send", json={"payload": b64(b"after the outage")})
+        assert after.status_code == 201, after.text
+        assert base64.b64decode(client.get(after.headers["location"]).json()["payload"]) == b"after the outage"

@@ -1,10 +1,13 @@
-"""Four managers (A–D) as real servers on loopback: distribution, privacy, recovery, failures."""
+"""Four managers (A–D) as real servers on loopback: distribution, privacy, recovery, failures.
+
+The whole module runs twice: every manager on a SQLite file, then every manager on its own
+PostgreSQL database (tests/helpers/postgres.py)."""
 
 from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,6 +17,7 @@ import pytest
 from tessera_like.config import KeyConfig, ManagerSettings
 from tessera_like.crypto.keyfile import write_key_files
 from tessera_like.runtime import ManagerProcess
+from tests.helpers.postgres import BACKENDS, database_url, postgres_url  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +26,7 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def make_settings(directory: Path, name: str, peers: list[str], password: str | None = None,
+def make_settings(directory: Path, name: str, peers: list[str], db_url: str, password: str | None = None,
                   **overrides: object) -> ManagerSettings:
     password_file = None
     if password is not None:
@@ -30,7 +34,7 @@ def make_settings(directory: Path, name: str, peers: list[str], password: str | 
         password_file.write_text(password + "\n")
     pub, key = write_key_files(directory, name, password, scrypt_n=2**14)
     return ManagerSettings(
-        q2t_port=0, p2p_port=0, peers=peers, db_url=f"sqlite:///{directory / f'{name}.db'}",
+        q2t_port=0, p2p_port=0, peers=peers, db_url=db_url,
         keys=[KeyConfig(public_key_file=pub, private_key_file=key, password_file=password_file)],
         gossip_interval_seconds=3600, peer_timeout_seconds=5, log_level="warning", **overrides)  # type: ignore[arg-type]
 
@@ -59,15 +63,30 @@ class Node:
         self.process.stop()
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database every manager of the module uses: "sqlite" or "postgresql"."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Callable[[str], str]:
+    """`db_url(name)` → a fresh database for one more manager, on this module run's backend."""
+    return lambda name: database_url(request, backend, tmp_path / f"{name}.db")
+
+
 @pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Node]]:
+def net(request: pytest.FixtureRequest, backend: str,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Node]]:
     directory = tmp_path_factory.mktemp("managers")
     nodes: dict[str, Node] = {}
     try:
-        a = ManagerProcess(make_settings(directory, "A", [], password="pw-a", max_payload_bytes=64 * 1024))
+        a = ManagerProcess(make_settings(directory, "A", [], database_url(request, backend, directory / "A.db"),
+                                         password="pw-a", max_payload_bytes=64 * 1024))
         nodes["A"] = Node(a.start())
         for name in "BCD":
-            nodes[name] = Node(ManagerProcess(make_settings(directory, name, [a.p2p_url])).start())
+            url = database_url(request, backend, directory / f"{name}.db")
+            nodes[name] = Node(ManagerProcess(make_settings(directory, name, [a.p2p_url], url)).start())
         for node in nodes.values():
             node.process.parts.network.refresh()  # type: ignore[union-attr]
         yield nodes
@@ -143,9 +162,10 @@ def test_unknown_recipient_is_404_naming_the_key(net: dict[str, Node]) -> None:
     assert stranger in response.json()["error"]
 
 
-def test_a_new_manager_is_found_by_one_gossip_round_on_send(net: dict[str, Node], tmp_path: Path) -> None:
+def test_a_new_manager_is_found_by_one_gossip_round_on_send(net: dict[str, Node], tmp_path: Path,
+                                                           db_url: Callable[[str], str]) -> None:
     a = net["A"]
-    late = Node(ManagerProcess(make_settings(tmp_path, "E", [a.process.p2p_url])).start())
+    late = Node(ManagerProcess(make_settings(tmp_path, "E", [a.process.p2p_url], db_url("E"))).start())
     try:
         deadline = time.monotonic() + 10
         while late.process.p2p_url not in [p["url"] for p in a.p2p.get("/partyinfo").json()["peers"]]:
@@ -160,9 +180,10 @@ def test_a_new_manager_is_found_by_one_gossip_round_on_send(net: dict[str, Node]
         late.close()
 
 
-def test_a_down_recipient_fails_the_send_with_503_and_nothing_stored(net: dict[str, Node], tmp_path: Path) -> None:
+def test_a_down_recipient_fails_the_send_with_503_and_nothing_stored(net: dict[str, Node], tmp_path: Path,
+                                                                     db_url: Callable[[str], str]) -> None:
     a, b = net["A"], net["B"]
-    doomed = Node(ManagerProcess(make_settings(tmp_path, "F", [a.process.p2p_url])).start())
+    doomed = Node(ManagerProcess(make_settings(tmp_path, "F", [a.process.p2p_url], db_url("F"))).start())
     doomed_key, doomed_url = doomed.key, doomed.process.p2p_url
     a.process.parts.network.refresh()  # type: ignore[union-attr]
     doomed.close()

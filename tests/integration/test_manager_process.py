@@ -1,5 +1,6 @@
-"""Running a manager: as a subprocess (SIGTERM/SIGINT), on a unix socket, with P2P TLS,
-and refusing to start with the wrong key password."""
+"""Running a manager: as a subprocess (SIGTERM/SIGINT, SIGKILL on SQLite and PostgreSQL), on a
+unix socket, with P2P TLS, and refusing to start with the wrong key password or a database it
+cannot reach."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from devnet.managers import create_dev_network
 from tessera_like.config import KeyConfig, ManagerSettings, TlsSettings, load_settings
 from tessera_like.errors import KeyFileError
 from tessera_like.runtime import ManagerProcess
+from tests.helpers.postgres import APP_PASSWORD, BACKENDS, database_url, postgres_url  # noqa: F401  (fixture)
 from tests.helpers.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -94,6 +96,59 @@ def test_wrong_key_password_refuses_to_start(tmp_path: Path, subprocess_env: dic
     done = subprocess.run([sys.executable, "-m", "tessera_like", "--config", str(manager.config_path)], cwd=REPO,
                           env=subprocess_env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "wrong password" in done.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_what_send_acknowledged_survives_a_sigkill(request: pytest.FixtureRequest, tmp_path: Path,
+                                                   subprocess_env: dict[str, str], backend: str) -> None:
+    """Acknowledged means durable: kill -9 right after the last answer, every payload is back."""
+    db_url = database_url(request, backend, tmp_path / "solo" / "manager.db")
+    (manager,) = create_dev_network(tmp_path, ["solo"], ports=[(free_port(), free_port())],
+                                    extra={"db_url": db_url, "log_level": "warning"})
+    assert f'db_url = "{db_url}"' in manager.config_path.read_text()
+    proc, _ = start_subprocess(manager.config_path, subprocess_env)
+    sent: dict[str, bytes] = {}
+    try:
+        with httpx.Client(base_url=manager.q2t_url, timeout=20) as client:
+            for n in range(10):
+                payload = f"acknowledged {n}".encode()
+                answer = client.post("/send", json={"payload": b64(payload), "to": [manager.public_key]})
+                assert answer.status_code == 201, answer.text
+                sent[answer.headers["location"]] = payload
+    finally:
+        proc.kill()
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    again, _ = start_subprocess(manager.config_path, subprocess_env)
+    try:
+        with httpx.Client(base_url=manager.q2t_url, timeout=20) as client:
+            for location, payload in sent.items():
+                got = client.get(location)
+                assert got.status_code == 200, got.text
+                assert base64.b64decode(got.json()["payload"]) == payload
+    finally:
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("fault", ["server down", "wrong password"])
+def test_an_unusable_database_stops_the_start_with_one_clear_line(request: pytest.FixtureRequest, tmp_path: Path,
+                                                                  subprocess_env: dict[str, str], fault: str) -> None:
+    url = database_url(request, "postgresql", tmp_path / "unused.db")
+    if fault == "server down":
+        url = url.replace(url.split("@", 1)[1].split("/", 1)[0], f"127.0.0.1:{free_port()}")
+        reason = "Connection refused"
+    else:
+        url = url.replace(APP_PASSWORD, "not-the-password")
+        reason = 'password authentication failed for user "privnet"'
+    (manager,) = create_dev_network(tmp_path, ["solo"], ports=[(0, 0)])
+    env = {**subprocess_env, "TESSERA_LIKE_DB_URL": url}  # the environment overrides manager.toml
+    done = subprocess.run([sys.executable, "-m", "tessera_like", "--config", str(manager.config_path)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "error: cannot open the payload store (PostgreSQL privnet@127.0.0.1:" in done.stderr
+    assert reason in done.stderr
+    assert "Traceback" not in done.stderr and "not-the-password" not in done.stderr and APP_PASSWORD not in done.stderr
+    assert done.stdout == ""
 
 
 def test_q2t_on_a_unix_socket(tmp_path: Path) -> None:

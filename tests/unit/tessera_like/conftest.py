@@ -1,5 +1,8 @@
 """Managers wired in one process: real keys, real SQLite stores, real encryption.
 
+`postgres_url` / `postgres_server_factory` (tests/helpers/postgres.py) give the store tests a
+real PostgreSQL database (the server starts once per session, on first use).
+
 `InProcessNetwork` stands in only for the HTTP hop between managers (a process boundary):
 it hands a push to the other manager's `push` and translates outcomes as the HTTP client
 does (a duplicate counts as delivered, a "down" manager is unavailable).
@@ -19,6 +22,7 @@ from tessera_like.errors import DuplicatePayload, PeerRejected, PeerUnavailable,
 from tessera_like.manager import TransactionManager
 from tessera_like.store.sql import SqlPayloadStore
 from tessera_like.types import KeyPair, PublicKey
+from tests.helpers.postgres import postgres_server_factory, postgres_url  # noqa: F401  (fixtures)
 
 HERE = Path(__file__).resolve().parent
 
