@@ -6,7 +6,7 @@ PY_STAMP := $(VENV)/.installed
 SOLC_STAMP := solidity/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast lint format bench clean down
+.PHONY: install run test test-fast soak lint format bench clean down
 
 install: $(PY_STAMP) $(SOLC_STAMP)
 
@@ -27,6 +27,9 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+
+soak: install
+	$(BIN)/python -m pytest -m soak -s tests/soak $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check engine tessera_like postrade devnet tests bench

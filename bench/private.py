@@ -163,20 +163,11 @@ def _private_value(url: str, contract: str) -> int | None:
     return int(result, 16) if result not in ("0x", None) else None
 
 
-def producer_name(directory: Path, processes: list[tuple[str, Any]]) -> str:
-    """Which node holds the `local` ordering service's producer flock (from /proc/locks)."""
-    lock = directory / "ordering.sqlite.lock"
-    try:
-        inode = lock.stat().st_ino
-        lines = Path("/proc/locks").read_text().splitlines()
-    except OSError:
-        return "?"
-    by_pid = {p.pid: name for name, p in processes}
-    for line in lines:
-        fields = line.split()
-        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
-            return by_pid.get(int(fields[4]), f"pid {fields[4]}")
-    return "?"
+def producer_name(directory: Path) -> str:
+    """Which node holds the producer role (as `privnet status` reads it)."""
+    from devnet.network import current_producer
+
+    return current_producer(directory) or "?"
 
 
 def _deploy(spec: dict[str, Any]) -> str:
@@ -217,21 +208,25 @@ def _process_cpu(processes: list[tuple[str, Any]]) -> dict[str, float]:
 
 
 def run_private(
-    workdir: Path, n: int, latency_n: int, threads: int, chain: DevChain, profile_dir: Path | None = None
+    workdir: Path, n: int, latency_n: int, threads: int, chain: DevChain, profile_dir: Path | None = None,
+    ordering: str = "local",
 ) -> dict[str, Any]:
+    """The 4-node run on one ordering service: `local` (a shared file) or `etcd` (a local 3-member
+    cluster that the launcher starts, as `privnet up --ordering etcd` does)."""
     from devnet.network import LocalNetwork
 
-    out: dict[str, Any] = {"n": n, "client_threads": threads, "load_before": load_average()}
+    out: dict[str, Any] = {"n": n, "client_threads": threads, "load_before": load_average(), "ordering": ordering}
     started = time.perf_counter()
-    with LocalNetwork(workdir / "net", nodes=4) as net:
+    with LocalNetwork(workdir / f"net-{ordering}", nodes=4, ordering=ordering) as net:
         spec = net.spec
         out["startup_s"] = time.perf_counter() - started
         n1, n2 = spec["nodes"][0], spec["nodes"][1]
         parties = {"node1": n1["rpc_url"], "node2": n2["rpc_url"]}
         private_for = [n2["ptm_public_key"]]
         contract = _deploy(spec)
-        out["producer"] = producer_name(net.directory, net.processes)
-        log(f"  private: network up in {out['startup_s']:.1f} s, contract {contract}, producer {out['producer']}")
+        out["producer"] = producer_name(net.directory)
+        log(f"  private ({ordering}): network up in {out['startup_s']:.1f} s, contract {contract}, "
+            f"producer {out['producer']}")
 
         # Idle cost: the network's processes doing nothing for 2 s.
         cpu0, t0 = _process_cpu(net.processes), time.perf_counter()

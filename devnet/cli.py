@@ -1,4 +1,5 @@
-"""`privnet`: start a local network, inspect it, compile contracts, run the demo."""
+"""`privnet`: start a local network, inspect it, stop and start its processes, compile contracts,
+run the demo."""
 
 from __future__ import annotations
 
@@ -6,8 +7,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from devnet.network import LocalNetwork, NetworkError, network_status, stop_network
+from devnet.network import (
+    LocalNetwork,
+    NetworkError,
+    NotRunning,
+    network_status,
+    start_member,
+    stop_member,
+    stop_network,
+)
 
 
 def _print_table(headers: list[str], rows: list[list[str]]) -> None:
@@ -18,23 +28,30 @@ def _print_table(headers: list[str], rows: list[list[str]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
+def _ordering_line(spec: dict[str, Any]) -> str:
+    if spec.get("ordering", "local") != "etcd":
+        return "local ordering"
+    where = "local cluster" if spec.get("etcd_cluster") == "local" else "cluster"
+    return f"etcd ordering ({where} at {', '.join(spec['etcd_endpoints'])})"
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    if args.ordering != "local":
-        raise NetworkError("ordering 'etcd' is not available in this build yet; use --ordering local")
     network = LocalNetwork(args.dir, nodes=args.nodes, ordering=args.ordering, etcd=args.etcd or None)
     spec = network.start(detach=args.detach)
-    print(f"network in {args.dir.resolve()} (chain id {spec['chain_id']}, {spec['ordering']} ordering)")
-    _print_table(["node", "rpc url", "manager public key", "account"],
-                 [[n["name"], n["rpc_url"], n["ptm_public_key"], n["accounts"][0]["address"]] for n in spec["nodes"]])
+    print(f"network in {args.dir.resolve()} (chain id {spec['chain_id']}, {_ordering_line(spec)})")
+    _print_table(["node", "rpc url", "manager q2t url", "manager public key", "account"],
+                 [[n["name"], n["rpc_url"], n["ptm_q2t_url"], n["ptm_public_key"], n["accounts"][0]["address"]]
+                  for n in spec["nodes"]])
     print(f"network.json: {(args.dir / 'network.json').resolve()}")
     if args.demo:
         from devnet.demo import run_demo
 
         run_demo(spec)
     if args.detach:
-        print("detached: stop it with `privnet down --dir", str(args.dir) + "`")
+        print("detached: `privnet status --dir", str(args.dir) + "` shows it, `privnet down --dir",
+              str(args.dir) + "` stops it")
         return 0
-    print("running; Ctrl-C stops every node and manager")
+    print("running; Ctrl-C stops every process (`privnet stop/start NAME` from another shell work meanwhile)")
     sys.stdout.flush()
     network.wait()
     return 0
@@ -42,16 +59,44 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     stopped = stop_network(args.dir)
-    print(f"stopped {len(stopped)} processes" if stopped else "nothing was running")
+    print(f"stopped {len(stopped)} processes: {', '.join(stopped)}" if stopped else "nothing was running")
     return 0
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    print(stop_member(args.dir, args.name, kill=args.kill))
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    print(start_member(args.dir, args.name))
+    return 0
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    try:
+        print(stop_member(args.dir, args.name, kill=args.kill))
+    except NotRunning:
+        print(f"{args.name} was not running")
+    print(start_member(args.dir, args.name))
+    return 0
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    rows = network_status(args.dir)
-    _print_table(["node", "rpc url", "node", "block", "manager"],
-                 [[r["name"], r["rpc_url"], r["node"], "-" if r["block"] is None else str(r["block"]), r["manager"]]
-                  for r in rows])
-    return 0 if all(r["node"] == "up" and r["manager"] == "up" for r in rows) else 1
+    status = network_status(args.dir)
+    ordering = status["ordering"] + (f" ({status['etcd_cluster']} cluster)" if status["etcd_cluster"] else "")
+    print(f"chain id {status['chain_id']}, ordering {ordering}, producer {status['producer'] or '(none)'}")
+    _print_table(["node", "rpc url", "node", "head", "lag", "manager", "manager q2t url"],
+                 [[r["name"], r["rpc_url"], r["node"], _cell(r["head"]), _cell(r["lag"]), r["manager"], r["q2t_url"]]
+                  for r in status["nodes"]])
+    if status["etcd"]:
+        print()
+        _print_table(["etcd", "client url", "health"], [[e["name"], e["url"], e["health"]] for e in status["etcd"]])
+    return 0 if status["ok"] else 1
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -82,22 +127,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="privnet", description="A Quorum-style private-transaction network.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="start N nodes and N managers on free loopback ports")
-    up.add_argument("--nodes", type=int, default=4)
+    up = sub.add_parser("up", help="start N nodes and N managers, each on its own loopback address")
+    up.add_argument("--nodes", type=int, help="how many nodes (new network: 4; an existing DIR keeps its own)")
     up.add_argument("--dir", type=Path, default=Path(".privnet"))
-    up.add_argument("--ordering", choices=["local", "etcd"], default="local")
-    up.add_argument("--etcd", action="append", help="etcd endpoint URL (with --ordering etcd)")
+    up.add_argument("--ordering", choices=["local", "etcd"],
+                    help="local (a shared SQLite file; the default) or etcd (an existing DIR keeps its own)")
+    up.add_argument("--etcd", action="append", metavar="URL",
+                    help="an external etcd cluster's client URL (repeatable); without it, --ordering etcd "
+                         "starts a 3-member cluster under DIR/etcd/")
     up.add_argument("--detach", action="store_true", help="return once the network is up")
     up.add_argument("--demo", action="store_true", help="run the demo once the network is up")
     up.set_defaults(func=cmd_up)
 
-    down = sub.add_parser("down", help="stop a detached network")
+    down = sub.add_parser("down", help="stop every process of the network (nodes, managers, then etcd)")
     down.add_argument("--dir", type=Path, default=Path(".privnet"))
     down.set_defaults(func=cmd_down)
 
-    status = sub.add_parser("status", help="which nodes and managers answer")
+    status = sub.add_parser("status", help="ordering, producer, each node's head and lag, managers, etcd")
     status.add_argument("--dir", type=Path, default=Path(".privnet"))
     status.set_defaults(func=cmd_status)
+
+    names = "a node (node2), a manager (node2-manager) or a local etcd member (etcd2)"
+    for command, func, what in (("stop", cmd_stop, "stop one process of a running network"),
+                                ("start", cmd_start, "start one stopped process; returns once it answers"),
+                                ("restart", cmd_restart, "stop (if running) and start one process")):
+        one = sub.add_parser(command, help=what)
+        one.add_argument("name", help=names)
+        one.add_argument("--dir", type=Path, default=Path(".privnet"))
+        if command != "start":
+            one.add_argument("--kill", action="store_true", help="SIGKILL (a crash) instead of SIGTERM")
+        one.set_defaults(func=func)
 
     comp = sub.add_parser("compile", help="compile Solidity to JSON artifacts")
     comp.add_argument("paths", nargs="*", type=Path)

@@ -68,16 +68,21 @@ def dump_toml(settings: Mapping[str, Any]) -> str:
 def create_dev_network(base_dir: Path, names: Sequence[str], ports: Sequence[tuple[int, int]],
                        host: str = "127.0.0.1", password: str | None = None,
                        extra: Mapping[str, Any] | None = None,
-                       scrypt_n: int = DEFAULT_SCRYPT_N) -> list[DevManager]:
+                       scrypt_n: int = DEFAULT_SCRYPT_N,
+                       hosts: Sequence[str] | None = None) -> list[DevManager]:
     """Generate keys and `manager.toml` for each name; `ports[i]` = (q2t_port, p2p_port).
 
     Keys are unencrypted when `password` is None (a development network, like GoQuorum's
     quickstart); otherwise each folder gets a `password` file (mode 0600) used by its key.
     Each manager's peers are all the others; its database is `manager.db` in its folder.
+    Addresses: with `hosts`, manager i binds Q2T and P2P on `hosts[i]` (a loopback address of
+    its own, such as 127.0.0.101); without, Q2T binds 127.0.0.1 and P2P `host`.
     """
-    if len(ports) != len(names):
-        raise ValueError("one (q2t_port, p2p_port) pair per manager")
-    p2p_urls = [f"http://{host}:{p2p}" for _, p2p in ports]
+    if len(ports) != len(names) or (hosts is not None and len(hosts) != len(names)):
+        raise ValueError("one (q2t_port, p2p_port) pair (and one host, if given) per manager")
+    q2t_hosts = list(hosts) if hosts is not None else ["127.0.0.1"] * len(names)
+    p2p_hosts = list(hosts) if hosts is not None else [host] * len(names)
+    p2p_urls = [f"http://{h}:{p2p}" for h, (_, p2p) in zip(p2p_hosts, ports, strict=True)]
     managers = []
     for index, name in enumerate(names):
         directory = base_dir / name
@@ -90,9 +95,9 @@ def create_dev_network(base_dir: Path, names: Sequence[str], ports: Sequence[tup
         pub, key = write_key_files(directory, "key", password, scrypt_n=scrypt_n)
         q2t_port, p2p_port = ports[index]
         config: dict[str, Any] = {
-            "q2t_host": "127.0.0.1",
+            "q2t_host": q2t_hosts[index],
             "q2t_port": q2t_port,
-            "p2p_host": host,
+            "p2p_host": p2p_hosts[index],
             "p2p_port": p2p_port,
             "p2p_url": p2p_urls[index],
             "peers": [u for i, u in enumerate(p2p_urls) if i != index],
@@ -104,7 +109,7 @@ def create_dev_network(base_dir: Path, names: Sequence[str], ports: Sequence[tup
         config_path = directory / "manager.toml"
         config_path.write_text(dump_toml(config), encoding="utf-8")
         managers.append(DevManager(name, directory, config_path, pub.read_text(encoding="utf-8").strip(),
-                                   f"http://127.0.0.1:{q2t_port}", p2p_urls[index]))
+                                   f"http://{q2t_hosts[index]}:{q2t_port}", p2p_urls[index]))
     return managers
 
 

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -45,7 +45,7 @@ class OrderingSettings(BaseModel):
     # local: a SQLite file shared by every node on the machine (default: DATA_DIR/ordering.sqlite)
     path: Path | None = None
     # etcd: client URLs of the cluster's members (http://host:port), tried in turn
-    etcd_endpoints: list[str] = Field(default_factory=list)
+    etcd_endpoints: list[str] = Field(default_factory=list, validate_default=True)
     poll_interval_ms: int = Field(5, gt=0)
     # etcd: the producer's lease; another node takes over about this long after the producer stops
     lease_ttl_s: int = Field(1, ge=1, le=60)
@@ -54,18 +54,14 @@ class OrderingSettings(BaseModel):
 
     @field_validator("etcd_endpoints")
     @classmethod
-    def _endpoint_urls(cls, value: list[str]) -> list[str]:
+    def _endpoint_urls(cls, value: list[str], info: Any) -> list[str]:
+        if info.data.get("kind") == "etcd" and not value:
+            raise ValueError("at least one client URL is required when kind is 'etcd'")
         for url in value:
             scheme, _, rest = url.partition("://")
             if scheme not in ("http", "https") or not rest.strip("/"):
                 raise ValueError(f"{url!r} is not an http(s)://host:port client URL")
         return value
-
-    @model_validator(mode="after")
-    def _etcd_needs_endpoints(self) -> OrderingSettings:
-        if self.kind == "etcd" and not self.etcd_endpoints:
-            raise ValueError("etcd_endpoints: at least one client URL is required when kind is 'etcd'")
-        return self
 
 
 class NodeSettings(BaseSettings):

@@ -69,7 +69,7 @@ class CanonicalChain:
         self.lock = threading.RLock()
         self._chain = self._open()
         self.head: BlockHeaderAPI = self._chain.get_canonical_head()
-        self._account_cache: dict[bytes, AccountView] = {}
+        self._account_cache: tuple[bytes, dict[bytes, AccountView]] = (self.head.hash, {})
         self._receipts: _LRU = _LRU(RECENT_CACHE_SIZE)
         self._tx_locations: _LRU = _LRU(RECENT_CACHE_SIZE)
         self._listeners: list[CommitListener] = []
@@ -128,7 +128,7 @@ class CanonicalChain:
         """Commit a persisted block (and the private side's writes) and make it the head."""
         self.database.commit()
         self.head = block.header
-        self._account_cache = {}
+        self._account_cache = (block.hash, {})
         views = receipt_views(block, receipts)
         for index, (tx, view) in enumerate(zip(block.transactions, views, strict=True)):
             self._receipts.put(tx.hash, view)
@@ -181,16 +181,21 @@ class CanonicalChain:
         return self._chain.get_vm(header).state
 
     def account_at_head(self, address: bytes) -> AccountView:
-        """Nonce and balance at the committed head, without the lock (see SqliteReader)."""
-        cache = self._account_cache  # read before the head: a commit swaps the head, then the cache
+        """Nonce and balance at the committed head, without the lock (see SqliteReader).
+
+        The cache belongs to one head (the pair is swapped in one assignment on commit), so a
+        read racing a commit never takes the previous head's values for the new one.
+        """
         head = self.head
-        cached = cache.get(address)
+        cache_head, cache = self._account_cache
+        cached = cache.get(address) if cache_head == head.hash else None
         if cached is not None:
             return cached
         encoded = HexaryTrie(self.database.reader, head.state_root).get(keccak(address))
         account = rlp.decode(encoded, sedes=RlpAccount) if encoded else RlpAccount()
         view = AccountView(nonce=int(account.nonce), balance=int(account.balance))
-        cache[address] = view
+        if cache_head == head.hash:
+            cache[address] = view
         return view
 
     def locate(self, tx_hash: bytes) -> tuple[int, int] | None:

@@ -39,7 +39,7 @@ from engine.chain.txpool import TxPool
 from engine.chain.views import block_view
 from engine.config import NodeSettings
 from engine.db.store import NodeDatabase
-from engine.errors import ChainHalted, InvalidParams, TransactionRejected
+from engine.errors import ChainHalted, InvalidParams, OrderingUnavailable, TransactionRejected
 from engine.types import (
     Address,
     BlockId,
@@ -132,6 +132,7 @@ class Node(NodeAPI):
             return
         self._stop.clear()
         self._catch_up()
+        self._restore_pool()
         self._thread = threading.Thread(target=self._loop, name=f"{self.settings.name}-loop", daemon=True)
         self._thread.start()
 
@@ -145,6 +146,23 @@ class Node(NodeAPI):
             self.database.close()
         self.ordering.close()
         self.private.close()
+
+    def _restore_pool(self) -> None:
+        """Take the submissions still waiting in the ordering service back into the pool.
+
+        A node that restarts (even after SIGKILL) then counts the transactions it acknowledged
+        before, not yet mined, in its pending nonces: a new send from the same account gets the
+        next nonce instead of one of theirs. Those that no longer fit are left to the producer.
+        """
+        restored = 0
+        for raw in self.ordering.take_pending(self.settings.txpool_max_size):
+            try:
+                tx = self._decode_raw(raw)
+                restored += self.pool.add(tx, raw, tx.sender)
+            except (TransactionRejected, InvalidParams):
+                continue
+        if restored:
+            logger.info("%s: %d submitted transactions not yet mined are pending again", self.settings.name, restored)
 
     def _catch_up(self) -> bool:
         imported = self.importer.catch_up(self._stop)
@@ -173,6 +191,9 @@ class Node(NodeAPI):
                     # Every submission, the producer's own included, goes through the ordering
                     # service first, so its activity is all a producer waits for too.
                     self.ordering.wait_for_activity(max_wait)
+            except OrderingUnavailable as exc:
+                logger.warning("%s: %s; retrying", self.settings.name, exc.message)
+                self._stop.wait(0.5)
             except ChainHalted as exc:
                 self.halted = exc.message
                 self._halted_at = time.monotonic()

@@ -51,6 +51,7 @@ class TxPool:
     max_gap: int = 64
     _by_sender: dict[bytes, dict[int, PooledTx]] = field(default_factory=dict)
     _by_hash: dict[bytes, PooledTx] = field(default_factory=dict)
+    _mined_next: dict[bytes, int] = field(default_factory=dict)  # see pending_nonce
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _seq: count = field(default_factory=count)
     _changed: threading.Condition = field(init=False)
@@ -129,10 +130,18 @@ class TxPool:
         return self._by_hash.get(tx_hash)
 
     def pending_nonce(self, sender: bytes, state_nonce: int) -> int:
-        """Next nonce counting contiguous pooled transactions (eth_getTransactionCount "pending")."""
+        """Next nonce counting contiguous pooled transactions (eth_getTransactionCount "pending").
+
+        `state_nonce` may come from the head just before a block that mined the sender's pooled
+        transactions was committed (the pool drops them right after); the nonces the pool saw
+        mined are counted too, so the answer never goes back below them.
+        """
         with self._lock:
+            mined_next = self._mined_next.get(sender, 0)
+            if mined_next <= state_nonce:
+                self._mined_next.pop(sender, None)  # the head has caught up: forget it
             queue = self._by_sender.get(sender, {})
-            nonce = state_nonce
+            nonce = max(state_nonce, mined_next)
             while nonce in queue:
                 nonce += 1
             return nonce
@@ -176,6 +185,7 @@ class TxPool:
                 queue = self._by_sender.get(sender)
                 if not queue:
                     continue
+                self._mined_next[sender] = max(self._mined_next.get(sender, 0), nonce + 1)
                 for stale in [n for n in queue if n <= nonce]:
                     del self._by_hash[queue.pop(stale).tx.hash]
                 if not queue:

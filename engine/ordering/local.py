@@ -38,7 +38,7 @@ def _unavailable_on_error(action: str) -> Iterator[None]:
         raise OrderingUnavailable(f"ordering service unavailable: cannot {action} ({exc})") from None
 
 
-IDLE_POLL_MAX_S = 0.05
+IDLE_POLL_MAX_S = 0.2
 
 
 def _watch_directory(path: Path) -> INotify | None:
@@ -173,25 +173,27 @@ class LocalOrdering(OrderingServiceAPI):
     def wait_for_activity(self, timeout: float) -> None:
         """Until another node committed to the file since our last read, or the timeout.
 
-        Woken by inotify on the file's directory (any commit writes the WAL), so an idle node
-        sleeps in one system call; without inotify it polls `data_version` with a back-off.
+        inotify on the file's directory wakes an idle node when a commit writes the WAL; the
+        commit becomes visible a moment later (the WAL index is shared memory, which makes no
+        event), so the wait is cut into slices of IDLE_POLL_MAX_S and `data_version` is checked
+        after each: a wake-up is never lost, only possibly late by one slice. Without inotify
+        the slices poll with a back-off from `poll_interval_s`.
         """
-        watch = self._watch
-        if watch is not None:
-            watch.read(timeout=0)  # drop events we have already seen the effect of
-        with self._lock:
-            if self._data_version() != self._seen_version:
-                return
-        if watch is not None:
-            watch.read(timeout=max(1, int(timeout * 1000)))
-            return
         deadline = time.monotonic() + timeout
         delay = self.poll_interval_s
-        while (remaining := deadline - time.monotonic()) > 0:
-            time.sleep(min(delay, remaining))
+        while True:
             with self._lock:
                 if self._data_version() != self._seen_version:
                     return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if self._watch is not None:
+                if self._watch.read(timeout=max(1, int(min(remaining, IDLE_POLL_MAX_S) * 1000))):
+                    delay = self.poll_interval_s  # a write: look again soon for its commit
+                    time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                continue
+            time.sleep(min(delay, remaining))
             delay = min(delay * 2, max(IDLE_POLL_MAX_S, self.poll_interval_s))
 
     def close(self) -> None:

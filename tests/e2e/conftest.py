@@ -1,4 +1,4 @@
-"""The e2e suite's network: one 4-node LocalNetwork (real managers, real nodes) for the session.
+"""The e2e suite's network: a 4-node LocalNetwork (real managers, real nodes) per ordering service.
 
 Tests that stop or restart processes start their own network (test_outages.py).
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from devnet.solc import Artifact, compile_paths
-from tests.helpers.network import E2ENetwork, running_network
+from tests.helpers.network import E2ENetwork, require_etcd, running_network
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,10 @@ def compiled_contracts() -> dict[str, Artifact]:
     return compile_paths([REPO / "solidity" / "test"], base=REPO)
 
 
-@pytest.fixture(scope="session")
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ENetwork]:
-    with running_network(tmp_path_factory.mktemp("e2e-network")) as network:
+@pytest.fixture(scope="session", params=["local", "etcd"])
+def net(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ENetwork]:
+    """The privacy suite runs once per ordering service: `local` (one machine) and `etcd` (a local
+    3-member cluster started by the launcher, as `privnet up --ordering etcd` does)."""
+    require_etcd(request.param)
+    with running_network(tmp_path_factory.mktemp(f"e2e-network-{request.param}"), request.param) as network:
         yield network

@@ -7,7 +7,10 @@ what the node sends), the manager's Q2T API, and the files the processes write.
 from __future__ import annotations
 
 import base64
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 import tomllib
 from collections.abc import Iterator
@@ -19,11 +22,12 @@ from urllib.parse import quote
 
 import eth_abi
 import httpx
+import pytest
 import rlp
 from eth_account import Account
 from eth_utils import keccak
 
-from devnet.network import LocalNetwork
+from devnet.network import LocalNetwork, current_producer
 
 #: Deadline for things that must happen (a block imported, a log line written). Only a bound
 #: against hanging for ever: no test asserts how long anything took.
@@ -152,6 +156,34 @@ class NodeHandle:
             time.sleep(POLL_S)
 
 
+def require_etcd(ordering: str) -> None:
+    """Skip an etcd-ordered test where etcd is not installed; fail instead when
+    PRIVNET_REQUIRE_ETCD=1 (CI installs etcd, so it must not skip there)."""
+    from devnet.etcd import etcd_available
+
+    if ordering != "etcd" or etcd_available():
+        return
+    message = "etcd is not installed (Debian: apt-get install etcd-server)"
+    if os.environ.get("PRIVNET_REQUIRE_ETCD") == "1":
+        pytest.fail(message + "; PRIVNET_REQUIRE_ETCD=1 forbids skipping")
+    pytest.skip(message)
+
+
+def _etcd_blocks(endpoints: list[str], chain_id: int) -> list[bytes]:
+    """Every block key's value under `/privnet/<chain_id>/blocks/`, in height order (JSON gateway)."""
+    prefix = f"/privnet/{chain_id}/blocks/".encode()
+    end = prefix[:-1] + bytes([prefix[-1] + 1])
+    body = {"key": base64.b64encode(prefix).decode(), "range_end": base64.b64encode(end).decode()}
+    for url in endpoints:
+        try:
+            answer = httpx.post(url + "/v3/kv/range", json=body, timeout=10).json()
+        except (httpx.HTTPError, ValueError):
+            continue
+        pairs = sorted((base64.b64decode(kv["key"]), base64.b64decode(kv["value"])) for kv in answer.get("kvs", []))
+        return [value for _, value in pairs]
+    raise AssertionError(f"no etcd endpoint of {endpoints} answered")
+
+
 @contextmanager
 def _readonly(path: Path) -> Iterator[sqlite3.Connection]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
@@ -197,8 +229,15 @@ class E2ENetwork:
     def node(self, name: str) -> NodeHandle:
         return next(n for n in self.nodes if n.name == name)
 
+    @property
+    def ordering(self) -> str:
+        return str(self.spec.get("ordering", "local"))
+
     def ordered_blocks(self) -> list[bytes]:
-        """The public block log the ordering service holds (raw RLP), read beside the processes."""
+        """The public block log the ordering service holds (raw RLP), read beside the processes:
+        the `local` file's rows, or the etcd cluster's block keys (engine/ordering/etcd.py's layout)."""
+        if self.ordering == "etcd":
+            return _etcd_blocks(self.spec["etcd_endpoints"], int(self.spec["chain_id"]))
         with _readonly(self.directory / "ordering.sqlite") as conn:
             return [bytes(r[0]) for r in conn.execute("SELECT rlp FROM blocks ORDER BY number")]
 
@@ -214,19 +253,30 @@ class E2ENetwork:
         return head
 
     def producer(self) -> str | None:
-        """Name of the node holding the local ordering service's producer lock (Linux /proc/locks)."""
-        inode = (self.directory / "ordering.sqlite.lock").stat().st_ino
-        pids = {p.pid: name for name, p in self.local.processes}
-        for line in Path("/proc/locks").read_text().splitlines():
-            fields = line.split()
-            if "FLOCK" in fields and fields[-3].endswith(f":{inode}"):
-                return pids.get(int(fields[-4]))
-        return None
+        """Name of the node holding the producer role now (as `privnet status` reads it)."""
+        return current_producer(self.directory, self.spec)
+
+
+def privnet(directory: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """The `privnet` CLI as a process of its own (as from another shell): `privnet ARGS --dir DIRECTORY`."""
+    return subprocess.run([sys.executable, "-m", "devnet.cli", *args, "--dir", str(directory)],
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=timeout)
+
+
+def listening_sockets() -> set[tuple[str, int]]:
+    """(IPv4 address, port) of every TCP socket listening on this machine (Linux /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if state == "0A":  # TCP_LISTEN
+            address, port = local.split(":")
+            found.add((".".join(str(b) for b in reversed(bytes.fromhex(address))), int(port, 16)))
+    return found
 
 
 @contextmanager
-def running_network(directory: Path) -> Iterator[E2ENetwork]:
-    local = LocalNetwork(directory, nodes=4)
+def running_network(directory: Path, ordering: str = "local") -> Iterator[E2ENetwork]:
+    local = LocalNetwork(directory, nodes=4, ordering=ordering)
     local.start()
     net = E2ENetwork(local)
     try:

@@ -105,6 +105,11 @@ def test_keyword_overrides_win_over_the_file(tmp_path: Path):
         ("colour = 'blue'", {}, "colour"),
         ("[rpc]\nprot = 9000", {}, "rpc.prot"),
         ("[ordering]\npoll_interval = 5", {}, "ordering.poll_interval"),
+        ('[ordering]\nkind = "etcd"', {}, "ordering.etcd_endpoints"),
+        ('[ordering]\nkind = "etcd"\netcd_endpoints = ["127.0.0.1:2379"]', {}, "ordering.etcd_endpoints"),
+        ("[ordering]\nlease_ttl_s = 0", {}, "ordering.lease_ttl_s"),
+        ("[ordering]\nrequest_timeout_s = 0", {}, "ordering.request_timeout_s"),
+        ("", {"PRIVNET_ORDERING__KIND": "etcd"}, "ordering.etcd_endpoints"),
     ],
 )
 def test_invalid_value_gives_a_config_error_naming_the_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -127,3 +132,14 @@ def test_missing_file_and_bad_toml(tmp_path: Path):
         load_settings(tmp_path / "absent.toml")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_settings(write(tmp_path, "chain_id = = 3"))
+
+
+def test_etcd_ordering_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PRIVNET_ORDERING__LEASE_TTL_S", "2")
+    settings = load_settings(write(tmp_path, '[ordering]\nkind = "etcd"\n'
+                                   'etcd_endpoints = ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]\n'))
+    assert settings.ordering.kind == "etcd"
+    assert settings.ordering.etcd_endpoints == ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]
+    assert (settings.ordering.lease_ttl_s, settings.ordering.request_timeout_s) == (2, 3.0)
+    monkeypatch.delenv("PRIVNET_ORDERING__LEASE_TTL_S")
+    assert load_settings().ordering.lease_ttl_s == 1  # defaults: a 1 s lease, 3 s per request

@@ -122,3 +122,28 @@ def test_an_unavailable_ordering_service_acknowledges_nothing(node: Node):
     finally:
         blocker.close()
     assert len(node.pool) == 0
+
+
+def test_a_restarted_node_counts_what_it_acknowledged_before_in_its_pending_nonce(tmp_path: Path):
+    """Killed before its transactions were mined, a node comes back with them pending again (they
+    wait in the ordering service), so its next send from that account takes the next nonce."""
+    from engine.ordering.local import LocalOrdering
+
+    settings = NodeSettings(data_dir=tmp_path, chain_id=1337)
+    producer = LocalOrdering(settings.ordering_path(), name="another-node")
+    assert producer.is_producer()  # nothing gets mined meanwhile
+    try:
+        first = Node.open(settings)
+        address, key = first.dev_accounts[0]
+        for nonce in (0, 1):
+            first.send_raw_transaction(sign_raw(key, nonce))
+        first.stop()
+        again = Node.open(settings)
+        try:
+            assert again.get_nonce(address, "pending") == 0
+            again.start()
+            assert again.get_nonce(address, "pending") == 2
+        finally:
+            again.stop()
+    finally:
+        producer.close()

@@ -192,3 +192,19 @@ def test_remove_by_hash(chain):
     pool.remove(first)  # removing twice is harmless
     assert pool.get(first) is None
     assert not pool.has_ready()  # nonce 1 is queued again behind the missing 0
+
+
+def test_pending_nonce_never_goes_back_below_what_the_pool_saw_mined(chain):
+    """A reader may take the state nonce from the head just before the block that mined the
+    sender's transactions was committed, after the pool dropped them: the answer stays at the
+    next nonce, not the mined one (which the node would then refuse as "nonce too low")."""
+    pool = TxPool(head_reader(chain), 30_000_000)
+    a = ACCOUNTS[0]
+    for nonce in (0, 1):
+        raw = sign_raw(a.private_key, nonce)
+        pool.add(decode(raw), raw, a.address)
+    assert pool.pending_nonce(a.address, 0) == 2
+    pool.remove_mined([(a.address, 1)])  # the block with nonces 0 and 1 was committed
+    assert pool.pending_nonce(a.address, 0) == 2  # the stale head's nonce
+    assert pool.pending_nonce(a.address, 2) == 2  # the new head's: caught up
+    assert pool.pending_nonce(a.address, 0) == 0  # and the pool forgot it (bounded memory)
