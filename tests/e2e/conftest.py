@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from devnet.solc import Artifact, compile_paths
-from tests.helpers.network import E2ENetwork, require_etcd, running_network
+from tests.helpers.network import E2ENetwork, running_network
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,6 +27,5 @@ def compiled_contracts() -> dict[str, Artifact]:
 def net(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ENetwork]:
     """The privacy suite runs once per ordering service: `local` (one machine) and `etcd` (a local
     3-member cluster started by the launcher, as `privnet up --ordering etcd` does)."""
-    require_etcd(request.param)
     with running_network(tmp_path_factory.mktemp(f"e2e-network-{request.param}"), request.param) as network:
         yield network

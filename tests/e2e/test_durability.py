@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from devnet.network import LocalNetwork
 from devnet.solc import Artifact
 from tests.helpers.network import (
     POLL_S,
@@ -24,7 +23,7 @@ from tests.helpers.network import (
     E2ENetwork,
     NodeHandle,
     init_code,
-    require_etcd,
+    running_network,
     selector,
     send_private,
 )
@@ -46,15 +45,9 @@ def producer_name(net: E2ENetwork) -> str:
 
 @pytest.fixture(scope="module", params=["local", "etcd"])
 def net(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ENetwork]:
-    require_etcd(request.param)
-    local = LocalNetwork(tmp_path_factory.mktemp(f"e2e-durability-{request.param}"), nodes=3, ordering=request.param)
-    local.start()
-    network = E2ENetwork(local)
-    try:
+    directory = tmp_path_factory.mktemp(f"e2e-durability-{request.param}")
+    with running_network(directory, request.param, nodes=3) as network:
         yield network
-    finally:
-        network.local.stop()
-        network.close()
 
 
 def send_batch(producer: NodeHandle, party: NodeHandle, bytecode: str, round_no: int) -> tuple[list[str], list[str]]:

@@ -9,23 +9,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from devnet.network import LocalNetwork, network_status
-from tests.helpers.network import E2ENetwork, NodeHandle, RpcError, require_etcd
+from devnet.network import network_status
+from tests.helpers.network import E2ENetwork, NodeHandle, RpcError, running_network
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2ENetwork]:
-    require_etcd("etcd")
-    local = LocalNetwork(tmp_path_factory.mktemp("e2e-etcd-quorum"), nodes=3, ordering="etcd")
-    local.start()
-    network = E2ENetwork(local)
-    try:
+    with running_network(tmp_path_factory.mktemp("e2e-etcd-quorum"), "etcd", nodes=3) as network:
         yield network
-    finally:
-        network.local.stop()
-        network.close()
 
 
 def transfer(node: NodeHandle) -> str:

@@ -275,8 +275,9 @@ def listening_sockets() -> set[tuple[str, int]]:
 
 
 @contextmanager
-def running_network(directory: Path, ordering: str = "local") -> Iterator[E2ENetwork]:
-    local = LocalNetwork(directory, nodes=4, ordering=ordering)
+def running_network(directory: Path, ordering: str = "local", nodes: int = 4) -> Iterator[E2ENetwork]:
+    require_etcd(ordering)
+    local = LocalNetwork(directory, nodes=nodes, ordering=ordering)
     local.start()
     net = E2ENetwork(local)
     try:
