@@ -279,7 +279,9 @@ class OrderingServiceAPI(ABC):
 
     Durability: `submit` returns only once the transactions are durable in the service (they
     survive SIGKILL of any node); a submission is deleted only by `acknowledge`. Any call may
-    raise OrderingUnavailable (service unreachable, no quorum): nothing happened then.
+    raise OrderingUnavailable (service unreachable, no quorum): nothing is acknowledged then,
+    though a write that timed out may still be committed by the service later (a submission
+    then reaches a block; an appended block is the one this producer built: no fork either way).
     """
 
     @abstractmethod
