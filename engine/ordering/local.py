@@ -71,6 +71,7 @@ class LocalOrdering(OrderingServiceAPI):
         self._taken_up_to = 0
         self._seen_version = self._data_version()
         self._watch = _watch_directory(path)
+        self._submitted = threading.Event()
 
     def submit(self, raw_transactions: list[bytes]) -> None:
         """Committed before returning: a process killed right after survives with the rows
@@ -86,6 +87,7 @@ class LocalOrdering(OrderingServiceAPI):
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+        self._submitted.set()  # wakes this process's producer: our own commits leave data_version alone
 
     def take_pending(self, max_count: int) -> list[bytes]:
         with self._lock:
@@ -182,6 +184,9 @@ class LocalOrdering(OrderingServiceAPI):
         deadline = time.monotonic() + timeout
         delay = self.poll_interval_s
         while True:
+            if self._submitted.is_set():  # a submission through this instance (data_version ignores our own)
+                self._submitted.clear()
+                return
             with self._lock:
                 if self._data_version() != self._seen_version:
                     return
@@ -191,9 +196,9 @@ class LocalOrdering(OrderingServiceAPI):
             if self._watch is not None:
                 if self._watch.read(timeout=max(1, int(min(remaining, IDLE_POLL_MAX_S) * 1000))):
                     delay = self.poll_interval_s  # a write: look again soon for its commit
-                    time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                    self._submitted.wait(min(delay, max(0.0, deadline - time.monotonic())))
                 continue
-            time.sleep(min(delay, remaining))
+            self._submitted.wait(min(delay, remaining))
             delay = min(delay * 2, max(IDLE_POLL_MAX_S, self.poll_interval_s))
 
     def close(self) -> None:
