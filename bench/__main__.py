@@ -354,6 +354,8 @@ def etcd_rows(priv: dict[str, Any]) -> list[Row]:
             "nodes + managers (etcd members not counted)"),
         Row(part, "idle network (8 processes)", run["idle_cores"], "cores",
             verdict_below(run["idle_cores"], IDLE_TARGET_CORES)),
+        Row(part, "idle network incl. the 3 etcd members", run["idle_cores"] + run.get("idle_etcd_cores", 0.0),
+            "cores", verdict_below(run["idle_cores"] + run.get("idle_etcd_cores", 0.0), IDLE_TARGET_CORES)),
     ]
 
 

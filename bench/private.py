@@ -228,11 +228,18 @@ def run_private(
         log(f"  private ({ordering}): network up in {out['startup_s']:.1f} s, contract {contract}, "
             f"producer {out['producer']}")
 
-        # Idle cost: the network's processes doing nothing for 2 s.
+        # Idle cost: the network's processes doing nothing for 10 s, once the deployment settled.
+        time.sleep(3.0)
+        etcd_pids = {f"etcd{i + 1}": pid for i, pid in enumerate(net.etcd.pids() if net.etcd is not None else [])
+                     if pid is not None}
         cpu0, t0 = _process_cpu(net.processes), time.perf_counter()
-        time.sleep(2.0)
+        etcd0 = {k: cpu_seconds(pid) for k, pid in etcd_pids.items()}
+        time.sleep(10.0)
         cpu1, t1 = _process_cpu(net.processes), time.perf_counter()
+        etcd1 = {k: cpu_seconds(pid) for k, pid in etcd_pids.items()}
         out["idle_cores"] = sum(cpu1[k] - cpu0[k] for k in cpu0) / (t1 - t0)
+        if etcd_pids:
+            out["idle_etcd_cores"] = sum(etcd1[k] - etcd0[k] for k in etcd0) / (t1 - t0)
 
         senders = [a["address"] for a in n1["accounts"]]
         nonces = _next_nonces(n1["rpc_url"], senders)

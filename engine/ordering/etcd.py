@@ -92,6 +92,48 @@ def _prefix_end(prefix: bytes) -> bytes:
     return b"\x00"  # every key
 
 
+class _GroupCommit:
+    """Group commit for submissions: while one write is in flight, the submissions that arrive
+    wait and then go out together in the next write (one Raft round for many), each caller
+    returning only once its own transactions are committed (or with the write's error)."""
+
+    @dataclass
+    class _Entry:
+        raws: list[bytes]
+        done: bool = False
+        error: BaseException | None = None
+
+    def __init__(self, write: Callable[[list[bytes]], None]) -> None:
+        self._write = write
+        self._changed = threading.Condition()
+        self._queue: list[_GroupCommit._Entry] = []
+        self._writing = False
+
+    def submit(self, raws: list[bytes]) -> None:
+        entry = self._Entry(list(raws))
+        with self._changed:
+            self._queue.append(entry)
+            while self._writing and not entry.done:
+                self._changed.wait()
+            if not entry.done:  # nobody is writing: this caller writes every queued entry
+                batch, self._queue, self._writing = self._queue, [], True
+        if not entry.done:
+            error: BaseException | None = None
+            try:
+                self._write([raw for queued in batch for raw in queued.raws])
+            except BaseException as exc:  # handed to every caller of the batch
+                error = exc
+            with self._changed:
+                for queued in batch:
+                    queued.done, queued.error = True, error
+                self._writing = False
+                self._changed.notify_all()
+        if entry.error is not None:
+            if isinstance(entry.error, OrderingUnavailable):
+                raise OrderingUnavailable(entry.error.message) from None
+            raise entry.error
+
+
 class _Refused(OrderingUnavailable):
     """etcd answered with an error that retrying does not cure (its gRPC code in `code`)."""
 
@@ -198,6 +240,7 @@ class EtcdOrdering(OrderingServiceAPI):
 
         self._acquire_lock = threading.Lock()
         self._activity = threading.Event()
+        self._group = _GroupCommit(self._put_submissions)
         self._lease_changed = threading.Event()
         self._closed = threading.Event()
         self._watch_response: httpx.Response | None = None
@@ -226,13 +269,17 @@ class EtcdOrdering(OrderingServiceAPI):
 
     # -- submissions -------------------------------------------------------------------
     def submit(self, raw_transactions: list[bytes]) -> None:
-        """One etcd transaction per MAX_OPS_PER_TXN / MAX_BYTES_PER_TXN (a node submits one at a time)."""
+        """Durable once it returns. Concurrent calls share etcd transactions (group commit)."""
+        if raw_transactions:
+            self._group.submit(raw_transactions)
+            self._activity.set()  # a producer in this process takes it at once
+
+    def _put_submissions(self, raw_transactions: list[bytes]) -> None:
+        """One etcd transaction per MAX_OPS_PER_TXN / MAX_BYTES_PER_TXN."""
         by_hash = {keccak(raw): raw for raw in raw_transactions}  # one put per key per transaction
         for chunk in _chunks(list(by_hash.items()), lambda item: len(item[1])):
             self._txn([], [{"request_put": {"key": _b64(self._submission_key(h)), "value": _b64(raw)}}
                            for h, raw in chunk])
-        if by_hash:
-            self._activity.set()  # a producer in this process takes it at once
 
     def take_pending(self, max_count: int) -> list[bytes]:
         if max_count <= 0:
