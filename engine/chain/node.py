@@ -138,7 +138,6 @@ class Node(NodeAPI):
 
     def stop(self) -> None:
         self._stop.set()
-        self.pool.notify()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None

@@ -54,10 +54,6 @@ class TxPool:
     _mined_next: dict[bytes, int] = field(default_factory=dict)  # see pending_nonce
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _seq: count = field(default_factory=count)
-    _changed: threading.Condition = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._changed = threading.Condition(self._lock)
 
     def __len__(self) -> int:
         return len(self._by_hash)
@@ -100,7 +96,6 @@ class TxPool:
             queue[tx.nonce] = pooled
             self._by_sender[sender] = queue
             self._by_hash[tx.hash] = pooled
-            self._changed.notify_all()
             return True
 
     def _check_admission(self, tx: SignedTransactionAPI, account: AccountView, queue: dict[int, PooledTx]) -> None:
@@ -200,11 +195,3 @@ class TxPool:
             queue.pop(pooled.tx.nonce, None)
             if not queue:
                 self._by_sender.pop(pooled.sender, None)
-
-    def wait_for_change(self, timeout: float) -> None:
-        with self._changed:
-            self._changed.wait(timeout)
-
-    def notify(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
