@@ -27,10 +27,12 @@ import httpx
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
-# Heartbeat and election timeout in ms: loopback round trips are tiny, and a 500 ms election
-# timeout lets etcd grant 1 s leases (its floor is 1.5 election timeouts, rounded up to seconds).
-HEARTBEAT_MS = 50
-ELECTION_MS = 500
+# Heartbeat and election timeout in ms: etcd's own defaults. A 1000 ms election timeout lets
+# etcd grant 2 s leases (its floor is 1.5 election timeouts, rounded up to seconds); halving both
+# would allow 1 s leases but costs the idle cluster 0.05 cores instead of 0.03 (docs/benchmarks.md)
+# and risks spurious Raft elections on a loaded machine.
+HEARTBEAT_MS = 100
+ELECTION_MS = 1000
 QUOTA_BYTES = 2 * 1024**3
 MAX_REQUEST_BYTES = 10 * 1024**2
 

@@ -48,7 +48,7 @@ class OrderingSettings(BaseModel):
     etcd_endpoints: list[str] = Field(default_factory=list, validate_default=True)
     poll_interval_ms: int = Field(5, gt=0)
     # etcd: the producer's lease; another node takes over about this long after the producer stops
-    lease_ttl_s: int = Field(1, ge=1, le=60)
+    lease_ttl_s: int = Field(2, ge=1, le=60)
     # etcd: how long a request may wait for a quorum before OrderingUnavailable
     request_timeout_s: float = Field(3.0, gt=0, le=60)
 

@@ -212,7 +212,7 @@ class _Lease:
 class EtcdOrdering(OrderingServiceAPI):
     """One node's connection to the etcd ordering service (threads: watch, lease keep-alive)."""
 
-    def __init__(self, endpoints: Sequence[str], chain_id: int, name: str = "node", lease_ttl_s: int = 1,
+    def __init__(self, endpoints: Sequence[str], chain_id: int, name: str = "node", lease_ttl_s: int = 2,
                  request_timeout_s: float = 3.0) -> None:
         self.name = name
         self.chain_id = chain_id

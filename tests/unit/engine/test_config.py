@@ -135,11 +135,11 @@ def test_missing_file_and_bad_toml(tmp_path: Path):
 
 
 def test_etcd_ordering_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PRIVNET_ORDERING__LEASE_TTL_S", "2")
+    monkeypatch.setenv("PRIVNET_ORDERING__LEASE_TTL_S", "5")
     settings = load_settings(write(tmp_path, '[ordering]\nkind = "etcd"\n'
                                    'etcd_endpoints = ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]\n'))
     assert settings.ordering.kind == "etcd"
     assert settings.ordering.etcd_endpoints == ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]
-    assert (settings.ordering.lease_ttl_s, settings.ordering.request_timeout_s) == (2, 3.0)
+    assert (settings.ordering.lease_ttl_s, settings.ordering.request_timeout_s) == (5, 3.0)
     monkeypatch.delenv("PRIVNET_ORDERING__LEASE_TTL_S")
-    assert load_settings().ordering.lease_ttl_s == 1  # defaults: a 1 s lease, 3 s per request
+    assert load_settings().ordering.lease_ttl_s == 2  # defaults: a 2 s lease, 3 s per request
