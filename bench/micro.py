@@ -31,6 +31,7 @@ from eth.db.backends.base import BaseDB
 from bench.common import best_of
 from bench.raw_evm import new_chain_class
 from bench.workload import CALL_GAS, INITIAL_VALUE, DevChain, add_calldata, deploy_data
+from devnet.q2t import q2t_client
 from engine.abc import PrivacyManagerClientAPI, PrivateStateAPI, ReceivedPayload
 from engine.chain.builder import build_block
 from engine.chain.marker import sign_private_marker
@@ -393,23 +394,25 @@ def http_steps(spec: dict[str, Any], payload_hash: bytes, n: int = 200) -> dict[
     body = {"payload": base64.b64encode(os.urandom(100)).decode(), "to": [n2["ptm_public_key"]]}
     rpc_body = orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []})
     out: dict[str, float] = {}
-    with httpx.Client(timeout=30) as client:
+    # Q2T is a unix socket under `privnet up` (http:// on older networks): one client per manager.
+    with httpx.Client(timeout=30) as client, q2t_client(n1["ptm_q2t_url"]) as q1, \
+            q2t_client(n2["ptm_q2t_url"]) as q2, q2t_client(n3["ptm_q2t_url"]) as q3:
 
         def upcheck() -> None:
-            client.get(n1["ptm_q2t_url"] + "/upcheck").raise_for_status()
+            q1.get("/upcheck").raise_for_status()
 
         def get_party() -> None:
-            r = client.get(f"{n2['ptm_q2t_url']}/transaction/{quoted}")
+            r = q2.get(f"/transaction/{quoted}")
             if r.status_code != 200:
                 raise RuntimeError(f"GET /transaction at node2's manager: {r.status_code} {r.text[:200]}")
 
         def get_non_party() -> None:
-            r = client.get(f"{n3['ptm_q2t_url']}/transaction/{quoted}")
+            r = q3.get(f"/transaction/{quoted}")
             if r.status_code != 404:
                 raise RuntimeError(f"GET /transaction at node3's manager: expected 404, got {r.status_code}")
 
         def send() -> None:
-            client.post(n1["ptm_q2t_url"] + "/send", json=body).raise_for_status()
+            q1.post("/send", json=body).raise_for_status()
 
         def rpc() -> None:
             client.post(n1["rpc_url"], content=rpc_body, headers={"content-type": "application/json"})

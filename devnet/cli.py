@@ -14,6 +14,7 @@ from devnet.network import (
     NetworkError,
     NotRunning,
     network_status,
+    p2p_tls,
     start_member,
     stop_member,
     stop_network,
@@ -35,10 +36,25 @@ def _ordering_line(spec: dict[str, Any]) -> str:
     return f"etcd ordering ({where} at {', '.join(spec['etcd_endpoints'])})"
 
 
+def _security_warnings(spec: dict[str, Any]) -> list[str]:
+    warnings = []
+    if not p2p_tls(spec):
+        warnings.append("managers talk P2P over plain HTTP without authentication (--insecure-p2p): "
+                        "anyone who reaches their ports can read and inject payloads; for debugging only")
+    if spec.get("dev_keys", True):
+        warnings.append("manager keys are stored unencrypted (--dev-keys): development only")
+    return warnings
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    network = LocalNetwork(args.dir, nodes=args.nodes, ordering=args.ordering, etcd=args.etcd or None)
+    network = LocalNetwork(args.dir, nodes=args.nodes, ordering=args.ordering, etcd=args.etcd or None,
+                           insecure_p2p=True if args.insecure_p2p else None, dev_keys=True if args.dev_keys else None)
+    for warning in _security_warnings(network.spec):
+        print(f"warning: {warning}", file=sys.stderr)
     spec = network.start(detach=args.detach)
     print(f"network in {args.dir.resolve()} (chain id {spec['chain_id']}, {_ordering_line(spec)})")
+    if p2p_tls(spec):
+        print(f"managers: P2P over mutual TLS (CA {spec['ca_file']}), Q2T on unix sockets")
     _print_table(["node", "rpc url", "manager q2t url", "manager public key", "account"],
                  [[n["name"], n["rpc_url"], n["ptm_q2t_url"], n["ptm_public_key"], n["accounts"][0]["address"]]
                   for n in spec["nodes"]])
@@ -137,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "starts a 3-member cluster under DIR/etcd/")
     up.add_argument("--detach", action="store_true", help="return once the network is up")
     up.add_argument("--demo", action="store_true", help="run the demo once the network is up")
+    up.add_argument("--insecure-p2p", action="store_true",
+                    help="new network: managers talk P2P over plain HTTP without authentication (debugging "
+                         "only; default: mutual TLS with the network's development CA)")
+    up.add_argument("--dev-keys", action="store_true",
+                    help="new network: store manager keys unencrypted (default: encrypted with a random "
+                         "password per manager, kept in its directory)")
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop every process of the network (nodes, managers, then etcd)")

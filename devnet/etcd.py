@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from devnet.owner_only import FILE_MODE, private_dir
+
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 # Heartbeat and election timeout in ms: etcd's own defaults. A 1000 ms election timeout lets
@@ -68,7 +70,7 @@ class EtcdCluster:
             raise ValueError("an etcd cluster needs at least one member")
         self.directory = directory
         self.host = host
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         self._layout = self._load_or_create_layout(members)
         self._processes: list[subprocess.Popen[bytes] | None] = [None] * len(self._layout["members"])
         self._detach = False
@@ -159,9 +161,10 @@ class EtcdCluster:
 
     def _spawn(self, index: int) -> None:
         log = self.log_path(index)
-        with log.open("ab") as out:
+        with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE), "ab") as out:
             self._processes[index] = subprocess.Popen(self._args(index), stdout=out, stderr=subprocess.STDOUT,
-                                                      stdin=subprocess.DEVNULL, start_new_session=self._detach)
+                                                      stdin=subprocess.DEVNULL, start_new_session=self._detach,
+                                                      umask=0o077)
 
     def _running(self, index: int) -> bool:
         proc = self._processes[index]

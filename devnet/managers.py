@@ -11,11 +11,14 @@ and a `manager.toml` whose `peers` list the other managers' P2P URLs::
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devnet.devca import DevCA
+from devnet.owner_only import FILE_MODE, private_dir, write_private
 from tessera_like.crypto.keyfile import DEFAULT_SCRYPT_N, write_key_files
 
 
@@ -69,47 +72,69 @@ def create_dev_network(base_dir: Path, names: Sequence[str], ports: Sequence[tup
                        host: str = "127.0.0.1", password: str | None = None,
                        extra: Mapping[str, Any] | None = None,
                        scrypt_n: int = DEFAULT_SCRYPT_N,
-                       hosts: Sequence[str] | None = None) -> list[DevManager]:
+                       hosts: Sequence[str] | None = None, *,
+                       random_passwords: bool = False,
+                       ca_dir: Path | None = None,
+                       q2t_socket: str | None = None,
+                       peer_allow_list: bool = False) -> list[DevManager]:
     """Generate keys and `manager.toml` for each name; `ports[i]` = (q2t_port, p2p_port).
 
-    Keys are unencrypted when `password` is None (a development network, like GoQuorum's
-    quickstart); otherwise each folder gets a `password` file (mode 0600) used by its key.
+    Keys are unencrypted when `password` is None and not `random_passwords` (a development
+    network, like GoQuorum's quickstart); otherwise each folder gets a `password` file (0600)
+    used by its key: `password`, or with `random_passwords` a random one per manager.
     Each manager's peers are all the others; its database is `manager.db` in its folder.
     Addresses: with `hosts`, manager i binds Q2T and P2P on `hosts[i]` (a loopback address of
     its own, such as 127.0.0.101); without, Q2T binds 127.0.0.1 and P2P `host`.
+
+    The defaults make the plain-HTTP, TCP-Q2T managers tests build by hand; `privnet up` asks
+    for the secure form: with `ca_dir`, P2P over mutual TLS (certificates from the DevCA in
+    `ca_dir`, made on first use); with `q2t_socket` (a file name such as `tm.ipc`), Q2T on
+    that unix socket in each folder instead of a TCP port; with `peer_allow_list`, only
+    the listed peers are accepted.
     """
     if len(ports) != len(names) or (hosts is not None and len(hosts) != len(names)):
         raise ValueError("one (q2t_port, p2p_port) pair (and one host, if given) per manager")
     q2t_hosts = list(hosts) if hosts is not None else ["127.0.0.1"] * len(names)
     p2p_hosts = list(hosts) if hosts is not None else [host] * len(names)
-    p2p_urls = [f"http://{h}:{p2p}" for h, (_, p2p) in zip(p2p_hosts, ports, strict=True)]
+    scheme = "https" if ca_dir is not None else "http"
+    p2p_urls = [f"{scheme}://{h}:{p2p}" for h, (_, p2p) in zip(p2p_hosts, ports, strict=True)]
+    ca = DevCA.load_or_create(ca_dir) if ca_dir is not None else None
+    private_dir(base_dir)
     managers = []
     for index, name in enumerate(names):
-        directory = base_dir / name
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = private_dir(base_dir / name)
+        secret = secrets.token_urlsafe(32) if random_passwords else password
         password_file = None
-        if password is not None:
-            password_file = directory / "password"
-            password_file.touch(mode=0o600)
-            password_file.write_text(password + "\n", encoding="utf-8")
-        pub, key = write_key_files(directory, "key", password, scrypt_n=scrypt_n)
+        if secret is not None:
+            password_file = write_private(directory / "password", secret + "\n")
+        pub, key = write_key_files(directory, "key", secret, scrypt_n=scrypt_n)
+        key.chmod(FILE_MODE)
         q2t_port, p2p_port = ports[index]
-        config: dict[str, Any] = {
-            "q2t_host": q2t_hosts[index],
-            "q2t_port": q2t_port,
-            "p2p_host": p2p_hosts[index],
-            "p2p_port": p2p_port,
+        config: dict[str, Any] = {"p2p_host": p2p_hosts[index], "p2p_port": p2p_port}
+        if q2t_socket is None:
+            config = {"q2t_host": q2t_hosts[index], "q2t_port": q2t_port, **config}
+            q2t_url = f"http://{q2t_hosts[index]}:{q2t_port}"
+        else:
+            config["q2t_socket"] = q2t_socket
+            q2t_url = f"unix://{(directory / q2t_socket).resolve()}"
+        config |= {
             "p2p_url": p2p_urls[index],
             "peers": [u for i, u in enumerate(p2p_urls) if i != index],
+            "use_peer_allow_list": peer_allow_list or None,
             "db_url": "sqlite:///manager.db",
+        }
+        if ca is not None:
+            cert = ca.issue(directory, name, p2p_hosts[index], p2p_urls[index])
+            config["tls"] = {"enabled": True, "cert_file": cert.cert_file.name, "key_file": cert.key_file.name,
+                             "ca_file": str(ca.cert_file.resolve()), "client_auth": True}
+        config |= {
             **(extra or {}),
             "keys": [{"public_key_file": pub.name, "private_key_file": key.name,
                       "password_file": password_file.name if password_file else None}],
         }
-        config_path = directory / "manager.toml"
-        config_path.write_text(dump_toml(config), encoding="utf-8")
+        config_path = write_private(directory / "manager.toml", dump_toml(config))
         managers.append(DevManager(name, directory, config_path, pub.read_text(encoding="utf-8").strip(),
-                                   f"http://{q2t_hosts[index]}:{q2t_port}", p2p_urls[index]))
+                                   q2t_url, p2p_urls[index]))
     return managers
 
 

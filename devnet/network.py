@@ -9,16 +9,24 @@ node and each manager has its own directory and its own loopback address (Linux 
 of 127.0.0.0/8 to `lo`, no setup needed), with a free port picked on that address once:
 
     node i JSON-RPC            127.0.0.(10+i)      e.g. node2 → http://127.0.0.12:<port>
-    manager of node i          127.0.0.(100+i)     Q2T and P2P, each on its own port
+    manager of node i          127.0.0.(100+i)     P2P (mutual TLS); its Q2T API is a unix socket
     local etcd members         127.0.0.200         `--ordering etcd` without `--etcd URL`
+
+Secure by default: managers talk P2P over mutual TLS (certificates from a development CA
+of the network, devnet.devca), each node reaches its manager's Q2T API on a unix socket
+(`tm.ipc`, 0600, as GoQuorum's), and each manager key is encrypted with a random password.
+`--insecure-p2p` (plain HTTP P2P) and `--dev-keys` (unencrypted keys) are explicit, and
+recorded in network.json so later starts keep them. Whatever the umask, DIR and its data
+directories are 0700 and its secrets (network.json holds every account's key) 0600.
 
 Layout of DIR::
 
     network.json            the user-facing contract (DESIGN.md §3)
     genesis.json            the same genesis for every node
     ordering.sqlite         the `local` ordering service's shared block log
+    ca/                     ca.crt, ca.key: the network's development CA (not with --insecure-p2p)
     etcd/                   the local etcd cluster of `--ordering etcd` (devnet.etcd)
-    managers/nodeN/         manager.toml, key files, manager.db
+    managers/nodeN/         manager.toml, key files, password, tls.crt/tls.key, tm.ipc, manager.db
     nodes/nodeN/            node.toml, accounts.json, chain.sqlite
     pids.json               name → pid of every running process (nodeN, nodeN-manager, etcdN)
     logs/                   one log file per node and manager
@@ -37,7 +45,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,8 +53,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from devnet.devca import ensure_manager_cert
 from devnet.etcd import EtcdCluster, EtcdError, etcd_available
 from devnet.managers import create_dev_network, dump_toml
+from devnet.owner_only import FILE_MODE, private_dir, restrict, write_private
+from devnet.q2t import q2t_request
 from engine.chain.genesis import DEV_BALANCE, GENESIS_TIMESTAMP, GenesisSpec, derive_dev_accounts
 
 ACCOUNTS_PER_NODE = 2
@@ -58,6 +69,8 @@ MAX_NODES = 89  # node i's RPC on 127.0.0.(10+i) stays below the managers' 127.0
 ETCD_HOST = "127.0.0.200"
 ETCD_MEMBERS = 3
 CHAIN_ID_BODY = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+Q2T_SOCKET = "tm.ipc"
+MAX_SOCKET_PATH = 107  # bytes: sun_path is 108 with its terminating NUL
 
 
 class NetworkError(Exception):
@@ -104,16 +117,11 @@ class NodeLayout:
     node_dir: Path
     manager_dir: Path
     rpc_port: int
-    q2t_port: int
     p2p_port: int
 
     @property
     def rpc_url(self) -> str:
         return f"http://{node_host(self.index)}:{self.rpc_port}"
-
-    @property
-    def q2t_url(self) -> str:
-        return f"http://{manager_host(self.index)}:{self.q2t_port}"
 
 
 def _etcd_cluster(directory: Path, detach: bool = False) -> EtcdCluster:
@@ -124,12 +132,50 @@ def _etcd_cluster(directory: Path, detach: bool = False) -> EtcdCluster:
     return cluster
 
 
+def _check_security_flags(directory: Path, spec: dict[str, Any], insecure_p2p: bool | None,
+                          dev_keys: bool | None) -> None:
+    """An existing DIR keeps how it was made: a flag asked for now must match it."""
+    tls, unencrypted = p2p_tls(spec), spec.get("dev_keys", True)
+    if insecure_p2p is not None and insecure_p2p == tls:
+        held = "mutual TLS" if tls else "plain HTTP (--insecure-p2p)"
+        raise NetworkError(f"{directory} holds a network whose managers talk P2P over {held}; "
+                           "use that or a new --dir")
+    if dev_keys is not None and dev_keys != unencrypted:
+        held = "unencrypted (--dev-keys)" if unencrypted else "password-protected"
+        raise NetworkError(f"{directory} holds a network whose manager keys are {held}; use that or a new --dir")
+
+
+def p2p_tls(spec: dict[str, Any]) -> bool:
+    """Do the network's managers talk P2P over mutual TLS (networks made before TLS did not)?"""
+    return bool(spec.get("p2p_tls", False))
+
+
+def _socket_path_fits(directory: Path, names: Sequence[str]) -> None:
+    """Unix socket paths are limited to 107 bytes: refuse a DIR too deep for the Q2T sockets,
+    before anything is written (a shorter path elsewhere would put the socket outside DIR)."""
+    longest = max(((directory / "managers" / n / Q2T_SOCKET).resolve() for n in names), key=lambda p: len(bytes(p)))
+    if len(bytes(longest)) > MAX_SOCKET_PATH:
+        raise NetworkError(f"the Q2T socket path {longest} is {len(bytes(longest))} bytes, over the "
+                           f"{MAX_SOCKET_PATH}-byte limit of unix sockets; use a shorter --dir")
+
+
+def secure_layout(directory: Path) -> None:
+    """Owner-only modes on DIR and everything in it (0700 directories, 0600 files): network.json
+    holds every account's key and managers/ the key passwords. Also tightens older networks."""
+    private_dir(directory)
+    for path in directory.rglob("*"):
+        if not path.is_symlink():
+            restrict(path)
+
+
 def init_network(directory: Path, nodes: int | None = None, chain_id: int = DEFAULT_CHAIN_ID,
-                 ordering: str | None = None, etcd: list[str] | None = None) -> dict[str, Any]:
+                 ordering: str | None = None, etcd: list[str] | None = None,
+                 insecure_p2p: bool | None = None, dev_keys: bool | None = None) -> dict[str, Any]:
     """Generate keys, genesis and configs on first use; return the network spec.
 
     `nodes`, `ordering` and `etcd` left out reuse what DIR holds (new: 4 nodes, `local`);
     `ordering="etcd"` without `etcd` URLs means a local 3-member cluster under DIR/etcd/.
+    `insecure_p2p` and `dev_keys` likewise (new: mutual TLS, password-protected keys).
     """
     spec_path = directory / "network.json"
     if spec_path.exists():
@@ -140,6 +186,8 @@ def init_network(directory: Path, nodes: int | None = None, chain_id: int = DEFA
         if (ordering is not None and ordering != held) or (etcd and etcd != spec.get("etcd_endpoints")):
             where = f" at {', '.join(spec['etcd_endpoints'])}" if spec.get("etcd_cluster") == "external" else ""
             raise NetworkError(f"{directory} holds a network with {held} ordering{where}; use that or a new --dir")
+        _check_security_flags(directory, spec, insecure_p2p, dev_keys)
+        secure_layout(directory)
         return dict(spec)
     nodes = DEFAULT_NODES if nodes is None else nodes
     ordering = ordering or ("etcd" if etcd else "local")
@@ -152,20 +200,26 @@ def init_network(directory: Path, nodes: int | None = None, chain_id: int = DEFA
     if ordering == "etcd" and not etcd and not etcd_available():
         raise NetworkError("etcd is not installed (Debian: apt-get install etcd-server); "
                            "or name an existing cluster with --etcd URL")
-    directory.mkdir(parents=True, exist_ok=True)
     names = [f"node{i + 1}" for i in range(nodes)]
-    ports = _reserve_ports([h for i in range(1, nodes + 1) for h in (node_host(i), manager_host(i), manager_host(i))])
+    _socket_path_fits(directory, names)
+    private_dir(directory)
+    tls = not insecure_p2p
+    ports = _reserve_ports([h for i in range(1, nodes + 1) for h in (node_host(i), manager_host(i))])
     layouts = [NodeLayout(i + 1, name, directory / "nodes" / name, directory / "managers" / name,
-                          ports[3 * i], ports[3 * i + 1], ports[3 * i + 2]) for i, name in enumerate(names)]
-    managers = create_dev_network(directory / "managers", names, [(n.q2t_port, n.p2p_port) for n in layouts],
-                                  hosts=[manager_host(n.index) for n in layouts])
+                          ports[2 * i], ports[2 * i + 1]) for i, name in enumerate(names)]
+    managers = create_dev_network(directory / "managers", names, [(0, n.p2p_port) for n in layouts],
+                                  hosts=[manager_host(n.index) for n in layouts], random_passwords=not dev_keys,
+                                  ca_dir=directory / "ca" if tls else None, q2t_socket=Q2T_SOCKET,
+                                  peer_allow_list=True)
     seed = f"privnet-{os.urandom(8).hex()}"
     accounts = {n.name: derive_dev_accounts(seed, ACCOUNTS_PER_NODE, start=i * ACCOUNTS_PER_NODE)
                 for i, n in enumerate(layouts)}
     genesis = GenesisSpec(chain_id=chain_id, gas_limit=100_000_000, timestamp=GENESIS_TIMESTAMP,
                           alloc={a.address: DEV_BALANCE for accs in accounts.values() for a in accs})
     genesis.write(directory / "genesis.json")
-    spec: dict[str, Any] = {"chain_id": chain_id, "ordering": ordering}
+    spec: dict[str, Any] = {"chain_id": chain_id, "ordering": ordering, "p2p_tls": tls, "dev_keys": bool(dev_keys)}
+    if tls:
+        spec["ca_file"] = str((directory / "ca" / "ca.crt").resolve())
     ordering_table: dict[str, Any] = {"kind": ordering}
     if ordering == "local":
         ordering_table["path"] = str((directory / "ordering.sqlite").resolve())
@@ -174,10 +228,9 @@ def init_network(directory: Path, nodes: int | None = None, chain_id: int = DEFA
         spec["etcd_endpoints"] = ordering_table["etcd_endpoints"] = list(etcd or _etcd_cluster(directory).client_urls)
     entries = []
     for layout, manager in zip(layouts, managers, strict=True):
-        layout.node_dir.mkdir(parents=True, exist_ok=True)
-        keys_file = layout.node_dir / "accounts.json"
-        keys_file.write_text(json.dumps(["0x" + a.private_key.hex() for a in accounts[layout.name]]))
-        keys_file.chmod(0o600)
+        private_dir(layout.node_dir)
+        write_private(layout.node_dir / "accounts.json",
+                      json.dumps(["0x" + a.private_key.hex() for a in accounts[layout.name]]))
         node_config = {
             "name": layout.name,
             "data_dir": ".",
@@ -185,10 +238,10 @@ def init_network(directory: Path, nodes: int | None = None, chain_id: int = DEFA
             "genesis_file": str((directory / "genesis.json").resolve()),
             "unlocked_keys_file": "accounts.json",
             "rpc": {"host": node_host(layout.index), "port": layout.rpc_port},
-            "privacy": {"enabled": True, "q2t_url": layout.q2t_url},
+            "privacy": {"enabled": True, "q2t_url": manager.q2t_url},
             "ordering": ordering_table,
         }
-        (layout.node_dir / "node.toml").write_text(dump_toml(node_config))
+        write_private(layout.node_dir / "node.toml", dump_toml(node_config))
         entries.append({
             "name": layout.name,
             "rpc_url": layout.rpc_url,
@@ -200,7 +253,8 @@ def init_network(directory: Path, nodes: int | None = None, chain_id: int = DEFA
             "manager_config": str(manager.config_path.resolve()),
         })
     spec["nodes"] = entries
-    spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+    write_private(spec_path, json.dumps(spec, indent=2) + "\n")
+    secure_layout(directory)
     return spec
 
 
@@ -288,16 +342,15 @@ def _read_pids(directory: Path) -> dict[str, int]:
 @contextlib.contextmanager
 def _pids_update(directory: Path) -> Iterator[dict[str, int]]:
     """pids.json to change in place, under a lock (several shells may start and stop processes)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / "pids.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    private_dir(directory)
+    fd = os.open(directory / "pids.lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         pids = _read_pids(directory)
         yield pids
         path = directory / "pids.json"
         if pids:
-            path.with_suffix(".tmp").write_text(json.dumps(pids))
-            os.replace(path.with_suffix(".tmp"), path)  # readers never see half a file
+            write_private(path, json.dumps(pids))  # atomic: readers never see half a file
         else:
             path.unlink(missing_ok=True)
     finally:
@@ -330,16 +383,16 @@ def _signal_and_wait(pids: list[int], sig: int = signal.SIGTERM, timeout: float 
     _gone(pids, 5.0)
 
 
-def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, what: str,
-               method: str = "GET", body: Any = None) -> None:
+def _wait_http(url: str, ask: Callable[[], httpx.Response], process: subprocess.Popen[bytes], log: Path,
+               what: str) -> None:
+    """Until `ask()` (a request to `url`) answers 200; raise if the process exits first."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise NetworkError(f"{what} exited with code {process.returncode}; log {log}:\n{tail}")
         try:
-            response = httpx.request(method, url, json=body, timeout=1.0)
-            if response.status_code == 200:
+            if ask().status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -348,13 +401,15 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, what: str,
 
 
 def _spawn(args: list[str], log: Path, detach: bool) -> subprocess.Popen[bytes]:
-    log.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(log.parent)
     env = dict(os.environ)
     repo_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = repo_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    with log.open("ab") as out:
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+    with os.fdopen(fd, "ab") as out:
+        # umask 077: what the process creates (databases, sockets, logs) is its owner's only.
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=detach)
+                                start_new_session=detach, umask=0o077)
 
 
 def _check_free(member: _Member, grace_s: float = 0.0) -> None:
@@ -367,6 +422,16 @@ def _check_free(member: _Member, grace_s: float = 0.0) -> None:
             if time.monotonic() > deadline:
                 raise NetworkError(f"port {parts.port} on {parts.hostname} ({url}) of {member.name} is in use")
             time.sleep(0.1)
+
+
+def _prepare(directory: Path, spec: dict[str, Any], member: _Member) -> None:
+    """Before a manager starts: a certificate from the network's CA if it has none that is valid
+    for a month more (deleting `tls.crt` and `tls.key` then restarting it rotates them)."""
+    if member.kind != "manager" or not p2p_tls(spec):
+        return
+    url = member.node["ptm_p2p_url"]
+    ensure_manager_cert(directory / "ca", Path(member.node["manager_config"]).parent,
+                        member.node["name"], urlsplit(url).hostname or "", url)
 
 
 def _log(directory: Path, member: _Member) -> Path:
@@ -385,9 +450,11 @@ def _wait_answer(directory: Path, member: _Member, proc: subprocess.Popen[bytes]
         return
     assert proc is not None
     if member.kind == "manager":
-        _wait_http(member.url + "/upcheck", proc, _log(directory, member), member.name)
+        _wait_http(member.url, lambda: q2t_request(member.url, "GET", "/upcheck", timeout=1.0), proc,
+                   _log(directory, member), member.name)
     else:
-        _wait_http(member.url, proc, _log(directory, member), member.name, "POST", CHAIN_ID_BODY)
+        _wait_http(member.url, lambda: httpx.post(member.url, json=CHAIN_ID_BODY, timeout=1.0), proc,
+                   _log(directory, member), member.name)
 
 
 def _wait_for_discovery(entries: list[dict[str, Any]]) -> None:
@@ -397,8 +464,8 @@ def _wait_for_discovery(entries: list[dict[str, Any]]) -> None:
     for node in entries:
         while True:
             try:
-                keys = {k["key"] for k in httpx.get(node["ptm_q2t_url"] + "/partyinfo/keys", timeout=2).json()
-                        ["keys"]}
+                keys = {k["key"] for k in q2t_request(node["ptm_q2t_url"], "GET", "/partyinfo/keys", timeout=2)
+                        .json()["keys"]}
             except (httpx.HTTPError, ValueError, KeyError):
                 keys = set()
             if wanted <= keys:
@@ -429,6 +496,7 @@ def _launch(directory: Path, spec: dict[str, Any], member: _Member, detach: bool
             assert started is not None
             pid = started
         else:
+            _prepare(directory, spec, member)
             proc = _spawn(member.command(), _log(directory, member), detach)
             pid = proc.pid
         pids[member.name] = pid
@@ -478,9 +546,10 @@ class LocalNetwork:
     """Start (and stop) every manager and node of DIR (and its local etcd cluster) as subprocesses."""
 
     def __init__(self, directory: Path, nodes: int | None = None, chain_id: int = DEFAULT_CHAIN_ID,
-                 ordering: str | None = None, etcd: list[str] | None = None) -> None:
+                 ordering: str | None = None, etcd: list[str] | None = None,
+                 insecure_p2p: bool | None = None, dev_keys: bool | None = None) -> None:
         self.directory = directory
-        self.spec = init_network(directory, nodes, chain_id, ordering, etcd)
+        self.spec = init_network(directory, nodes, chain_id, ordering, etcd, insecure_p2p, dev_keys)
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []  # nodes and managers this object started
         self.etcd: EtcdCluster | None = None  # the local etcd cluster, when this object started it
         self._detach = False
@@ -517,6 +586,7 @@ class LocalNetwork:
             pids.update({f"etcd{i + 1}": pid for i, pid in enumerate(self.etcd.pids()) if pid is not None})
 
     def _spawn(self, member: _Member, detach: bool) -> subprocess.Popen[bytes]:
+        _prepare(self.directory, self.spec, member)
         proc = _spawn(member.command(), _log(self.directory, member), detach)
         self.processes.append((member.name, proc))
         with _pids_update(self.directory) as pids:
@@ -681,7 +751,7 @@ def network_status(directory: Path) -> dict[str, Any]:
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             pass
         try:
-            if httpx.get(node["ptm_q2t_url"] + "/upcheck", timeout=2).status_code == 200:
+            if q2t_request(node["ptm_q2t_url"], "GET", "/upcheck", timeout=2).status_code == 200:
                 row["manager"] = "up"
         except httpx.HTTPError:
             pass

@@ -33,6 +33,8 @@ class PrivacySettings(BaseModel):
 
     enabled: bool = False
     q2t_url: str | None = None  # http://127.0.0.1:9101 or unix:///path/to/tm.ipc
+    # The manager's bearer token (its q2t_token_file), sent on every request; needed over TCP.
+    q2t_token_file: Path | None = None
     retries: int = Field(5, ge=0)
     retry_delay_s: float = Field(1.0, ge=0)
     timeout_s: float = Field(10.0, gt=0)
@@ -139,9 +141,10 @@ def load_settings(path: Path | None = None, **overrides: Any) -> NodeSettings:
         for key in ("data_dir", "genesis_file", "unlocked_keys_file"):
             if key in values and not Path(values[key]).is_absolute():
                 values[key] = str(base / values[key])
-        ordering = values.get("ordering", {})
-        if isinstance(ordering, dict) and "path" in ordering and not Path(ordering["path"]).is_absolute():
-            ordering["path"] = str(base / ordering["path"])
+        for table, key in (("ordering", "path"), ("privacy", "q2t_token_file")):
+            section = values.get(table, {})
+            if isinstance(section, dict) and key in section and not Path(section[key]).is_absolute():
+                section[key] = str(base / section[key])
     values.update(overrides)
     try:
         return NodeSettings(**values)

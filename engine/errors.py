@@ -15,6 +15,7 @@ The tree::
     ├── OrderingUnavailable          -32000  (the ordering service cannot take or give data now)
     └── PrivacyManagerError          -32000  ("<status> status: <body>", as GoQuorum words it)
         ├── PrivacyManagerUnavailable         (transport failure / 5xx after retries)
+        │   └── PrivacyManagerUnauthorized    (401: wrong or missing privacy.q2t_token_file; not retried)
         └── NotAParty                         (a 404 where the caller needed the payload)
 
 `engine/rpc/errors.py` is the only code that turns these into JSON-RPC error objects.
@@ -98,6 +99,13 @@ class PrivacyManagerError(EngineError):
 
 class PrivacyManagerUnavailable(PrivacyManagerError):
     """Raised when the manager cannot be reached or keeps failing after retries."""
+
+
+class PrivacyManagerUnauthorized(PrivacyManagerUnavailable):
+    """Raised when the manager refuses this node's bearer token (401): a configuration fault.
+
+    A subclass of PrivacyManagerUnavailable so block import halts rather than skip a payload.
+    """
 
 
 class NotAParty(PrivacyManagerError):

@@ -19,6 +19,7 @@ from engine.abc import PrivateTransactionsAPI
 from engine.chain.node import Node, open_database
 from engine.config import ConfigError, NodeSettings
 from engine.errors import EngineError
+from engine.files import read_token_file
 from engine.privacy.client import HttpPrivacyManagerClient
 from engine.privacy.disabled import NoPrivateTransactions
 from engine.privacy.private_state import PrivateStateManager
@@ -36,17 +37,24 @@ class NodeServices:
 
 
 def connect_manager(settings: NodeSettings) -> HttpPrivacyManagerClient:
-    """The node's manager client, once the manager answers /upcheck (30 s at most)."""
+    """The node's manager client, once the manager answers /upcheck (30 s at most) and accepts
+    this node's token (a missing or wrong one fails here, not at the first transaction)."""
     if not settings.privacy.q2t_url:
         raise EngineError("privacy.enabled needs privacy.q2t_url")
+    token_file = settings.privacy.q2t_token_file
+    token = read_token_file(token_file, "privacy.q2t_token_file") if token_file is not None else None
     client = HttpPrivacyManagerClient(settings.privacy.q2t_url, settings.privacy.retries,
-                                      settings.privacy.retry_delay_s, settings.privacy.timeout_s)
-    deadline = time.monotonic() + 30
-    while not client.upcheck():
-        if time.monotonic() > deadline:
-            client.close()
-            raise EngineError(f"private transaction manager at {settings.privacy.q2t_url} is not up")
-        time.sleep(0.2)
+                                      settings.privacy.retry_delay_s, settings.privacy.timeout_s, token=token)
+    try:
+        deadline = time.monotonic() + 30
+        while not client.upcheck():
+            if time.monotonic() > deadline:
+                raise EngineError(f"private transaction manager at {settings.privacy.q2t_url} is not up")
+            time.sleep(0.2)
+        client.public_keys()  # the first request /upcheck does not cover: raises on a 401
+    except BaseException:
+        client.close()
+        raise
     return client
 
 

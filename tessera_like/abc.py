@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from tessera_like.errors import PeerNotAllowed
+from tessera_like.identity import PeerIdentity
 from tessera_like.types import KeyPair, PayloadHash, PublicKey
 
 
@@ -150,7 +152,19 @@ class PeerNetworkAPI(ABC):
         """Every key → URL this manager knows, its own included."""
 
     @abstractmethod
-    def peer_urls(self) -> list[str]: ...
+    def peer_urls(self) -> list[str]:
+        """The peers that proved a key at their URL (the only ones sent anything but party info)."""
+
+    def authorize_push(self, sender: PublicKey, caller: PeerIdentity) -> None:
+        """Raise PeerNotAllowed unless `caller` may push a payload naming `sender` as its
+        sender. The default refuses: a network that cannot tell who pushed accepts nothing
+        over P2P."""
+        raise PeerNotAllowed(f"this manager cannot authenticate P2P callers ({caller})")
+
+    def authorize_resend(self, key: PublicKey, caller: PeerIdentity) -> None:
+        """Raise PeerNotAllowed (or NotFound) unless `caller` is the verified owner of
+        `key`, the only manager given `key`'s copies. The default refuses."""
+        raise PeerNotAllowed(f"this manager cannot authenticate P2P callers ({caller})")
 
 
 __all__ = ["EncryptorAPI", "KeyStoreAPI", "PayloadStoreAPI", "PeerNetworkAPI", "SealedPayload"]

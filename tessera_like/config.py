@@ -97,6 +97,8 @@ class ManagerSettings(BaseSettings):
     q2t_host: str = "127.0.0.1"
     q2t_port: int = Field(default=9101, ge=0, le=65535)
     q2t_socket: Path | None = None
+    # Required when Q2T listens on TCP: its bearer token (created 0600 if missing; see tokenfile.py).
+    q2t_token_file: Path | None = None
     p2p_host: str = "127.0.0.1"
     p2p_port: int = Field(default=9001, ge=0, le=65535)
     p2p_url: str | None = None
@@ -192,6 +194,8 @@ class ManagerSettings(BaseSettings):
         update: dict[str, Any] = {"keys": keys, "tls": tls, "db_url": db_url}
         if self.q2t_socket is not None:
             update["q2t_socket"] = fix(self.q2t_socket) or self.q2t_socket
+        if self.q2t_token_file is not None:
+            update["q2t_token_file"] = fix(self.q2t_token_file) or self.q2t_token_file
         return self.model_copy(update=update)
 
 

@@ -8,6 +8,7 @@ The tree::
     ├── InvalidRequest               400  (bad base64, wrong key length, missing field, bad JSON)
     │   ├── InvalidPrivacyFlag       400
     │   └── InvalidPayload           400  (a pushed encoded payload that does not decode or verify)
+    ├── Unauthorized                 401  (a TCP Q2T request without the right bearer token)
     ├── PayloadTooLarge              413
     ├── UnsupportedMediaType         415
     ├── NotFound                     404
@@ -15,6 +16,8 @@ The tree::
     │   ├── KeyNotFound              404  (a `from`/`to` key this manager does not hold)
     │   └── UnknownRecipient         404  (no known peer owns the recipient key)
     ├── PrivacyViolation             403  (enhanced-privacy rules, or a push for keys not held here)
+    │   └── PeerNotAllowed           403  (a P2P caller not on the allow-list, or not the verified owner
+    │                                      of the sender key it pushes / the key whose copy it asks for)
     ├── DuplicatePayload             409  (a push of a payload already stored, bringing nothing new)
     ├── DecryptionFailed             422  (authentication failed: tampered or corrupted data)
     ├── StorageError                 503  (the database failed; details only in the log)
@@ -62,6 +65,12 @@ class InvalidPayload(InvalidRequest):
     """Raised when an encoded payload does not decode, or its boxes do not open."""
 
 
+class Unauthorized(PTMError):
+    """Raised when a Q2T request over TCP lacks the bearer token, or carries a wrong one."""
+
+    http_status = 401
+
+
 class PayloadTooLarge(PTMError):
     """Raised when a request body or payload exceeds the configured limit."""
 
@@ -96,6 +105,10 @@ class PrivacyViolation(PTMError):
     """Raised when enhanced-privacy rules refuse a transaction, or a push is not for us."""
 
     http_status = 403
+
+
+class PeerNotAllowed(PrivacyViolation):
+    """Raised when a P2P caller is not a member, or may not speak for the key it names."""
 
 
 class DuplicatePayload(PTMError):
@@ -149,11 +162,13 @@ __all__ = [
     "PTMError",
     "PayloadTooLarge",
     "PeerError",
+    "PeerNotAllowed",
     "PeerRejected",
     "PeerUnavailable",
     "PrivacyViolation",
     "StorageError",
     "TransactionNotFound",
+    "Unauthorized",
     "UnknownRecipient",
     "UnsupportedMediaType",
 ]

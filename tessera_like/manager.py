@@ -20,10 +20,12 @@ from tessera_like.errors import (
     InvalidRequest,
     KeyNotFound,
     PayloadTooLarge,
+    PeerNotAllowed,
     PrivacyViolation,
     TransactionNotFound,
     UnknownRecipient,
 )
+from tessera_like.identity import PeerIdentity
 from tessera_like.payload import EncodedPayload, decode, decode_raw, encode, encode_raw, payload_hash
 from tessera_like.sealing import (
     build_payload,
@@ -266,13 +268,19 @@ class TransactionManager:
         return own + others
 
     # -- P2P --------------------------------------------------------------------------
-    def push(self, encoded: bytes) -> PayloadHash:
+    def push(self, encoded: bytes, caller: PeerIdentity | None = None) -> PayloadHash:
         """Accept a payload another manager distributed (or resent) to us.
 
         Accepted only when it has a box for a key held here or was sent by a key held here
-        (PROTOCOL.md §10), and every box we can open opens to a key that decrypts it.
-        A payload already stored is refused as a duplicate unless it brings boxes the
-        stored copy lacks (sender recovery gathers the recipients' boxes back).
+        (PROTOCOL.md §10), the caller may speak for its sender key
+        (`PeerNetworkAPI.authorize_push`), and every box we can open opens to a key that
+        decrypts it. A payload already stored is refused as a duplicate unless it brings
+        boxes the stored copy lacks (sender recovery gathers the recipients' boxes back).
+
+        Note: the sender of a payload cannot be proven by its boxes (X25519 is symmetric: a
+        recipient can make a box that opens as if we had sent it), only by who pushed it.
+        `caller` is that identity as the P2P transport proved it; None means an in-process
+        caller (tests, tools), which is trusted.
         """
         payload = decode(encoded)
         tx_hash = payload.hash
@@ -281,6 +289,8 @@ class TransactionManager:
         if not held and not is_sender:
             raise PrivacyViolation(
                 f"payload {_h(tx_hash)} has no box for a key of this manager and was not sent by one")
+        if caller is not None:
+            self._peer_network(caller).authorize_push(payload.sender_key, caller)
         verify_openable(self.encryptor, payload, self.keys)
         if not is_sender:
             payload = payload.for_recipients(frozenset(held))
@@ -365,8 +375,14 @@ class TransactionManager:
         self.network.push_all(batch)
         return pushed + len(batch)
 
-    def resend_individual(self, key: PublicKey, tx_hash: PayloadHash) -> bytes:
-        """The encoded payload of `tx_hash` as `key`'s manager should hold it."""
+    def resend_individual(self, key: PublicKey, tx_hash: PayloadHash, caller: PeerIdentity | None = None) -> bytes:
+        """The encoded payload of `tx_hash` as `key`'s manager should hold it.
+
+        `caller` (None: in process, trusted) must be the verified owner of `key`, checked
+        before the store is read so that nobody else learns whether `tx_hash` is held here.
+        """
+        if caller is not None:
+            self._peer_network(caller).authorize_resend(key, caller)
         row = self.store.get(tx_hash)
         if row is None:
             raise TransactionNotFound(f"transaction {_h(tx_hash)} not found")
@@ -395,6 +411,11 @@ class TransactionManager:
         return results
 
     # -- helpers ----------------------------------------------------------------------
+    def _peer_network(self, caller: PeerIdentity) -> PeerNetworkAPI:
+        if self.network is None:
+            raise PeerNotAllowed(f"this manager has no peers; P2P callers are refused ({caller})")
+        return self.network
+
     @staticmethod
     def _copy_for(payload: EncodedPayload, key: PublicKey) -> EncodedPayload | None:
         if payload.sender_key == key:

@@ -3,6 +3,12 @@
 A peer's HTTP answer is a wire edge: party info is parsed with the converters of
 `wire.py`, into the domain values `PeerNetwork` works on. Transport failures and 5xx
 answers are PeerUnavailable, 403 a PrivacyViolation, any other refusal a PeerRejected.
+
+Over TLS the client presents this manager's certificate (mutual TLS) and reports the URI
+SANs of the server's certificate with a party-info answer, so keys are bound only to the
+URL the server is certified for. `local_address` pins the source address of connections:
+managers sharing a machine on distinct loopback addresses (127.0.0.x) are then told apart
+by the IP-based identity of plain HTTP.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from typing import Any
 import httpx
 
 from tessera_like.errors import InvalidRequest, PeerRejected, PeerUnavailable, PrivacyViolation
+from tessera_like.identity import uri_sans
 from tessera_like.partyinfo import PartyView
-from tessera_like.types import PublicKey
+from tessera_like.types import PublicKey, normalize_url
 from tessera_like.wire import PartyInfoDocument, decode_party_info, encode_b64, encode_party_info, parse_body
 
 
@@ -22,7 +29,8 @@ class HttpPeerClient:
     """P2P HTTP client shared by all pushes (keep-alive), optionally over TLS."""
 
     def __init__(self, timeout: float = 10.0, ca_file: str | None = None,
-                 client_cert: tuple[str, str] | None = None, connect_timeout: float = 5.0) -> None:
+                 client_cert: tuple[str, str] | None = None, connect_timeout: float = 5.0,
+                 local_address: str | None = None) -> None:
         self.timeout = timeout
         verify: ssl.SSLContext | bool = True
         if ca_file or client_cert:
@@ -30,10 +38,14 @@ class HttpPeerClient:
             if client_cert:
                 context.load_cert_chain(client_cert[0], client_cert[1])
             verify = context
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        transport = httpx.HTTPTransport(
             verify=verify,
             limits=httpx.Limits(max_connections=128, max_keepalive_connections=32),
+            local_address=local_address,
+        )
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            transport=transport,
             headers={"user-agent": "tessera_like"},
         )
 
@@ -66,15 +78,17 @@ class HttpPeerClient:
             return
         self._raise_for(response, url, "store the pushed payload")
 
-    def post_partyinfo(self, url: str, request: PartyView) -> PartyView:
+    def post_partyinfo(self, url: str, request: PartyView) -> tuple[PartyView, frozenset[str] | None]:
         """Send our party info to `url`; its answer, parsed like a request to us (malformed
-        entries left out; a malformed document is a PeerRejected)."""
+        entries left out; a malformed document is a PeerRejected), and the URI SANs of the
+        server's certificate (None over plain HTTP)."""
         response = self._request("POST", f"{url}/partyinfo", json=encode_party_info(request))
+        server_urls = _server_uris(response)
         if response.status_code != 200:
             self._raise_for(response, url, "exchange party info")
             raise PeerRejected(f"peer {url} answered party info with status {response.status_code}", url)
         try:
-            return decode_party_info(parse_body(response.content, PartyInfoDocument))
+            return decode_party_info(parse_body(response.content, PartyInfoDocument)), server_urls
         except InvalidRequest as exc:
             raise PeerRejected(f"peer {url} answered malformed party info: {exc.message}", url) from None
 
@@ -83,6 +97,19 @@ class HttpPeerClient:
         response = self._request("POST", f"{url}/resend", json={"type": "ALL", "publicKey": encode_b64(key)})
         if response.status_code >= 400:
             self._raise_for(response, url, "resend")
+
+
+def _server_uris(response: httpx.Response) -> frozenset[str] | None:
+    """The normalized URI SANs of the verified server certificate; None without TLS."""
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if ssl_object is None:
+        return None
+    try:
+        certificate = ssl_object.getpeercert()
+    except (ValueError, ssl.SSLError):
+        return frozenset()
+    return frozenset(normalize_url(u) for u in uri_sans(certificate))
 
 
 def _origin(url: str) -> str:

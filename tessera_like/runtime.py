@@ -29,6 +29,7 @@ from typing import Any
 import uvicorn
 
 from tessera_like.api.app import create_p2p_app, create_q2t_app
+from tessera_like.api.peer_identity import PeerIdentityProtocol
 from tessera_like.api.serving import QuietServer
 from tessera_like.config import ManagerSettings, is_loopback_host
 from tessera_like.crypto.envelope import X25519Encryptor
@@ -40,6 +41,7 @@ from tessera_like.partyinfo import PartyInfo
 from tessera_like.peer_client import HttpPeerClient
 from tessera_like.peers import PeerNetwork
 from tessera_like.store.sql import SqlPayloadStore
+from tessera_like.tokenfile import q2t_token_for
 from tessera_like.types import KeyPair, PublicKey
 
 log = logging.getLogger("tessera_like")
@@ -76,7 +78,8 @@ def build_manager(settings: ManagerSettings, keys: list[KeyPair] | None = None) 
         tls = settings.tls
         client_cert = (str(tls.cert_file), str(tls.key_file)) if tls.client_auth else None
         client = HttpPeerClient(timeout=settings.peer_timeout_seconds,
-                                ca_file=str(tls.ca_file) if tls.ca_file else None, client_cert=client_cert)
+                                ca_file=str(tls.ca_file) if tls.ca_file else None, client_cert=client_cert,
+                                local_address=_source_address(settings.p2p_host))
         party = PartyInfo(settings.advertised_p2p_url, key_store, settings.peers,
                           allow_list=settings.peers if settings.use_peer_allow_list else None)
         network = PeerNetwork(party, client, settings.gossip_interval_seconds)
@@ -88,6 +91,15 @@ def build_manager(settings: ManagerSettings, keys: list[KeyPair] | None = None) 
         raise
     log.info("payload store: %s, schema version %d", store.dialect.description, store.schema_version)
     return ManagerParts(manager, network, store)
+
+
+def _source_address(p2p_host: str) -> str | None:
+    """Where P2P requests leave from: the P2P host when it is a loopback address.
+
+    Managers sharing a machine on 127.0.0.x are told apart by the address they call from
+    (the identity of plain HTTP); elsewhere the route picks the source address.
+    """
+    return p2p_host if p2p_host != "localhost" and is_loopback_host(p2p_host) else None
 
 
 def _tcp_socket(host: str, port: int) -> socket.socket:
@@ -182,6 +194,8 @@ class ManagerProcess:
         self._servers: list[_ServerThread] = []
         self.q2t_url = ""
         self.p2p_url = ""
+        #: The bearer token TCP Q2T requests need (None on a unix socket). Never print or log it.
+        self.q2t_token: str | None = None
 
     @property
     def manager(self) -> TransactionManager:
@@ -196,6 +210,7 @@ class ManagerProcess:
         settings = self.settings
         if settings.q2t_socket is None and not is_loopback_host(settings.q2t_host):
             raise ConfigError(f"q2t_host: the Q2T API binds to loopback only, not {settings.q2t_host!r}")
+        self.q2t_token = q2t_token_for(settings)
         p2p_sock = _tcp_socket(settings.p2p_host, settings.p2p_port)
         q2t_sock: socket.socket | None = None
         try:
@@ -228,8 +243,10 @@ class ManagerProcess:
                 ssl_options.update(ssl_cert_reqs=ssl.CERT_REQUIRED, ssl_ca_certs=str(tls.ca_file))
         self._servers = [
             _ServerThread(create_p2p_app(self.parts.manager, self.parts.network), p2p_sock,
-                          f"tessera-like-p2p-{p2p_port}", settings.log_level, **ssl_options),
-            _ServerThread(create_q2t_app(self.parts.manager), q2t_sock, "tessera-like-q2t", settings.log_level),
+                          f"tessera-like-p2p-{p2p_port}", settings.log_level, http=PeerIdentityProtocol,
+                          **ssl_options),
+            _ServerThread(create_q2t_app(self.parts.manager, q2t_token=self.q2t_token), q2t_sock,
+                          "tessera-like-q2t", settings.log_level),
         ]
         try:
             for server in self._servers:

@@ -15,12 +15,15 @@ from pathlib import Path
 from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseDB
 
+from engine.files import private_dir, private_sqlite_file
+
 
 class SqliteKV(BaseDB):
     """py-evm `BaseDB` over one SQLite table. Writes open a transaction; `commit()` ends it."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent, tighten_existing=False)
+        private_sqlite_file(path)  # 0600 before SQLite creates it: its WAL and SHM files copy the mode
         self.path = path
         self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -120,6 +123,7 @@ class NodeDatabase:
     """
 
     def __init__(self, path: Path) -> None:
+        private_dir(path.parent)  # the node's data directory: private state in plaintext lives here
         self.kv = SqliteKV(path)
         self.atomic = AtomicDB(self.kv)
         self.reader = SqliteReader(path)

@@ -27,6 +27,7 @@ from inotify_simple import INotify, flags
 
 from engine.abc import OrderingServiceAPI
 from engine.errors import OrderingUnavailable
+from engine.files import private_dir, private_sqlite_file
 
 
 @contextlib.contextmanager
@@ -53,7 +54,8 @@ def _watch_directory(path: Path) -> INotify | None:
 
 class LocalOrdering(OrderingServiceAPI):
     def __init__(self, path: Path, poll_interval_s: float = 0.005, name: str = "node") -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent, tighten_existing=False)  # may be a folder shared by the machine's nodes
+        private_sqlite_file(path)  # every submitted transaction: owner only, as are its WAL and SHM files
         self.path = path
         self.name = name
         self.poll_interval_s = poll_interval_s

@@ -2,7 +2,9 @@
 
 Note: a 404 on receive means "not a party" and is an ordinary answer. A transport error
 or a 5xx is retried (`retries` times, `retry_delay_s` apart, as GoQuorum does) and then
-raises PrivacyManagerUnavailable: the node stops importing rather than guess.
+raises PrivacyManagerUnavailable: the node stops importing rather than guess. A 401 (the
+manager wants a bearer token this node lacks or has wrong) is PrivacyManagerUnauthorized at
+once: retrying cannot fix a configuration.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from urllib.parse import quote
 import httpx
 
 from engine.abc import PrivacyManagerClientAPI, ReceivedPayload
-from engine.errors import NotAParty, PrivacyManagerError, PrivacyManagerUnavailable, PrivateTransactionRejected
+from engine.errors import (
+    NotAParty,
+    PrivacyManagerError,
+    PrivacyManagerUnauthorized,
+    PrivacyManagerUnavailable,
+    PrivateTransactionRejected,
+)
 from engine.types import PayloadHash, PrivacyFlag, PtmPublicKey
 
 logger = logging.getLogger(__name__)
@@ -35,9 +43,10 @@ def unb64(text: str) -> bytes:
 
 class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
     def __init__(self, url: str, retries: int = 5, retry_delay_s: float = 1.0, timeout_s: float = 10.0,
-                 *, transport: httpx.BaseTransport | None = None) -> None:
+                 *, transport: httpx.BaseTransport | None = None, token: str | None = None) -> None:
         """`transport` replaces the HTTP connection (tests drive a manager app in process
-        through it); by default a TCP connection to `url`, or its socket for `unix://`."""
+        through it); by default a TCP connection to `url`, or its socket for `unix://`.
+        `token` is sent as `Authorization: Bearer` on every request (never logged)."""
         socket_path = url[len("unix://"):] if url.startswith("unix://") else None
         base_url = "http://tessera" if socket_path is not None else url.rstrip("/")
         if transport is None:
@@ -46,7 +55,8 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
         self.retries = retries
         self.retry_delay_s = retry_delay_s
         self._batch_supported = True
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout_s,
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout_s, headers=headers,
                                   limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
 
     def close(self) -> None:
@@ -65,6 +75,10 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
                 # A 5xx is the manager's answer (e.g. 503: a recipient's manager is down). Where we do
                 # not retry, the caller reports it as GoQuorum does, "<status> status: <body>", rather
                 # than calling this manager unavailable.
+                if response.status_code == 401:
+                    raise PrivacyManagerUnauthorized(
+                        f"private transaction manager at {self.url} refused this node (401 status: "
+                        f"{_body_text(response)}); privacy.q2t_token_file must name the manager's q2t_token_file")
                 if response.status_code < 500 or not retry:
                     return response
                 last_error = f"{response.status_code} status: {_body_text(response)}"

@@ -16,6 +16,7 @@ from tessera_like import __version__
 from tessera_like.api.errors import install_error_handlers
 from tessera_like.api.p2p import build_p2p_router
 from tessera_like.api.q2t import build_q2t_router
+from tessera_like.api.q2t_auth import BearerTokenMiddleware
 from tessera_like.manager import DEFAULT_MAX_PAYLOAD_BYTES, TransactionManager
 from tessera_like.peers import PeerNetwork
 
@@ -98,28 +99,37 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-def _base_app(title: str, description: str, max_payload_bytes: int) -> FastAPI:
-    app = FastAPI(title=title, version=__version__, description=description, docs_url="/docs",
-                  redoc_url=None, openapi_url="/openapi.json")
+def _base_app(title: str, description: str, max_payload_bytes: int, docs: bool = True) -> FastAPI:
+    app = FastAPI(title=title, version=__version__, description=description, docs_url="/docs" if docs else None,
+                  redoc_url=None, openapi_url="/openapi.json" if docs else None)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=request_body_limit(max_payload_bytes))
     return app
 
 
-def create_q2t_app(manager: TransactionManager) -> FastAPI:
-    """The node-facing API. Serve it on loopback or a unix socket only."""
+def create_q2t_app(manager: TransactionManager, q2t_token: str | None = None) -> FastAPI:
+    """The node-facing API. Serve it on loopback or a unix socket only.
+
+    With `q2t_token` (required on TCP) every request but /upcheck needs that bearer token.
+    """
     app = _base_app("tessera_like Q2T API",
                     "Private transaction manager API for its own node (Tessera-compatible paths).",
                     manager.max_payload_bytes or DEFAULT_MAX_PAYLOAD_BYTES)
     app.state.manager = manager
     app.include_router(build_q2t_router())
+    if q2t_token is not None:  # added last, so outermost: runs before the body-limit middleware reads
+        app.add_middleware(BearerTokenMiddleware, token=q2t_token)
     return app
 
 
 def create_p2p_app(manager: TransactionManager, network: PeerNetwork) -> FastAPI:
-    """The manager-to-manager API (party info, push, resend)."""
+    """The manager-to-manager API (party info, push, resend).
+
+    No `/docs` or `/openapi.json` here: this port faces the network, and its schema is
+    published in docs/manager-api.md instead.
+    """
     app = _base_app("tessera_like P2P API", "Manager-to-manager API (Tessera-compatible paths).",
-                    manager.max_payload_bytes or DEFAULT_MAX_PAYLOAD_BYTES)
+                    manager.max_payload_bytes or DEFAULT_MAX_PAYLOAD_BYTES, docs=False)
     app.state.manager = manager
     app.state.network = network
     app.include_router(build_p2p_router())

@@ -1,6 +1,10 @@
 """P2P API: what other managers ask of this one (PROTOCOL.md §5, §10).
 
-Served on its own port (optionally TLS), never on the Q2T address.
+Served on its own port (optionally TLS), never on the Q2T address. Only members may call
+`/partyinfo`, `/push` and `/resend` (`/upcheck` stays open): with mutual TLS the handshake
+already required a certificate from the network's CA; with the allow-list on, the caller
+(`api/peer_identity.py`) must also be a listed manager or this one, else 403. What a member
+may push or be resent is decided by the peer network (`PeerNetwork.authorize_*`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from tessera_like.api.common import (
     read_json,
     require_media_type,
 )
-from tessera_like.errors import InvalidRequest
+from tessera_like.api.peer_identity import peer_identity
+from tessera_like.errors import InvalidRequest, PeerNotAllowed
+from tessera_like.identity import PeerIdentity
 from tessera_like.manager import TransactionManager
 from tessera_like.peers import PeerNetwork
 from tessera_like.wire import (
@@ -39,6 +45,16 @@ async def get_network(request: Request) -> PeerNetwork:
     return network
 
 
+async def member(request: Request, network: PeerNetwork = Depends(get_network)) -> PeerIdentity:
+    """The caller, once admitted as a member (403 otherwise)."""
+    caller = peer_identity(request)
+    if network.party.allow_list is not None:
+        # matching an address against listed host names may resolve them: off the event loop
+        if not await run_in_threadpool(network.admits, caller):
+            raise PeerNotAllowed(f"the caller ({caller}) is not on this manager's peer allow-list")
+    return caller
+
+
 def build_p2p_router() -> APIRouter:
     router = APIRouter()
 
@@ -47,32 +63,36 @@ def build_p2p_router() -> APIRouter:
         return PlainTextResponse("I'm up!")
 
     @router.get("/partyinfo", summary="This manager's view: {url, keys: [{key, url}], peers: [{url}]}",
-                responses={200: {"model": PartyInfoDocument}})
+                responses={200: {"model": PartyInfoDocument}}, dependencies=[Depends(member)])
     def get_partyinfo(network: PeerNetwork = Depends(get_network)) -> Response:
         return json_response(encode_party_info(network.party.view()))
 
     @router.post("/partyinfo", openapi_extra=json_body(PartyInfoDocument),
                  summary="Exchange party info: send yours, get ours (with ownership proofs)",
                  responses={200: {"model": PartyInfoDocument}, **ERROR_RESPONSES})
-    async def post_partyinfo(request: Request, network: PeerNetwork = Depends(get_network)) -> Response:
+    async def post_partyinfo(request: Request, network: PeerNetwork = Depends(get_network),
+                             caller: PeerIdentity = Depends(member)) -> Response:
         document: PartyInfoDocument = await read_json(request, PartyInfoDocument)
-        answer = await run_in_threadpool(network.answer_partyinfo, decode_party_info(document))
+        answer = await run_in_threadpool(network.answer_partyinfo, decode_party_info(document), caller)
         return json_response(encode_party_info(answer))
 
     @router.post("/push", status_code=201, response_class=PlainTextResponse,
                  openapi_extra=octet_body("an encoded payload (see docs/manager-api.md)"),
                  summary="Store a payload distributed to a key held here; 201 text key",
                  responses={403: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, **ERROR_RESPONSES})
-    async def push(request: Request, manager: TransactionManager = Depends(get_manager)) -> PlainTextResponse:
+    async def push(request: Request, manager: TransactionManager = Depends(get_manager),
+                   caller: PeerIdentity = Depends(member)) -> PlainTextResponse:
         require_media_type(request, OCTET)
-        tx_hash = await run_in_threadpool(manager.push, await request.body())
+        tx_hash = await run_in_threadpool(manager.push, await request.body(), caller)
         return PlainTextResponse(encode_b64(tx_hash), status_code=201)
 
     @router.post("/resend", openapi_extra=json_body(ResendRequest),
-                 summary="ALL: push every payload the key can open to its owner; INDIVIDUAL: return one",
+                 summary="ALL: push every payload the key can open to its verified owner; INDIVIDUAL: return "
+                         "one, to that owner only",
                  responses={200: {"content": {OCTET: {}}, "description": "INDIVIDUAL: the encoded payload"},
                             **ERROR_RESPONSES})
-    async def resend(request: Request, manager: TransactionManager = Depends(get_manager)) -> Response:
+    async def resend(request: Request, manager: TransactionManager = Depends(get_manager),
+                     caller: PeerIdentity = Depends(member)) -> Response:
         body: ResendRequest = await read_json(request, ResendRequest)
         key = decode_public_key(body.public_key, "publicKey")
         if body.type == "ALL":
@@ -80,10 +100,11 @@ def build_p2p_router() -> APIRouter:
             return Response(status_code=200)
         if not body.key:
             raise InvalidRequest("key is required for an INDIVIDUAL resend")
-        encoded = await run_in_threadpool(manager.resend_individual, key, decode_hash(body.key, "key"))
+        tx_hash = decode_hash(body.key, "key")
+        encoded = await run_in_threadpool(manager.resend_individual, key, tx_hash, caller)
         return Response(encoded, media_type=OCTET)
 
     return router
 
 
-__all__ = ["build_p2p_router", "get_network"]
+__all__ = ["build_p2p_router", "get_network", "member"]

@@ -16,8 +16,11 @@ carry the password.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import sqlite3
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from tessera_like.errors import ConfigError
+
+log = logging.getLogger("tessera_like.store")
 
 #: Added to a PostgreSQL URL unless it sets them: fail fast on a dead address, notice a
 #: silently dropped connection, and name ourselves in `pg_stat_activity`.
@@ -77,7 +82,7 @@ class Dialect:
 def _sqlite_dialect(target: str, synchronous: str) -> Dialect:
     memory = target in ("", ":memory:")
     if not memory:
-        Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _owner_only_sqlite_file(Path(target).expanduser())
         target = str(Path(target).expanduser())
 
     def connect() -> sqlite3.Connection:
@@ -93,6 +98,33 @@ def _sqlite_dialect(target: str, synchronous: str) -> Dialect:
                    lock_statement="BEGIN IMMEDIATE",
                    columns_query="SELECT name FROM pragma_table_info(?)",
                    single_connection=memory)
+
+
+def _owner_only_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (its journal, WAL and shared-memory
+    files take the database file's mode), whatever the umask; tighten a looser one found.
+
+    Why: the file holds every payload this manager stores.
+    """
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.chmod(0o700)  # mkdir's mode is filtered by the umask; chmod's is not
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.fchmod(fd, 0o600)
+        os.close(fd)
+        return
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            file.chmod(mode & 0o700)
+            log.info("tightened %s from %04o to %04o (owner only)", file, mode, mode & 0o700)
 
 
 def _postgres_params(url: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Operating a network from the shell: `privnet up/status/stop/start/restart/down` as separate
 processes against one directory, on a 3-node network whose nodes and managers each listen on an
-address of their own (127.0.0.(10+i) and 127.0.0.(100+i)); then the same with `--ordering etcd`.
+address of their own (127.0.0.(10+i) and 127.0.0.(100+i); each manager's Q2T API is a unix socket
+in its directory); then the same with `--ordering etcd`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from devnet.network import LocalNetwork
+from devnet.q2t import q2t_request, socket_path
 from tests.helpers.network import POLL_S, WAIT_S, Rpc, listening_sockets, privnet, require_etcd
 
 pytestmark = pytest.mark.e2e
@@ -116,18 +117,20 @@ def test_every_node_and_manager_listens_on_an_address_of_its_own(shell: Shell) -
     listening = listening_sockets()
     seen: set[str] = set()
     for i, node in enumerate(shell.spec["nodes"], start=1):
-        rpc, q2t, p2p = (urlsplit(node[k]) for k in ("rpc_url", "ptm_q2t_url", "ptm_p2p_url"))
+        rpc, p2p = (urlsplit(node[k]) for k in ("rpc_url", "ptm_p2p_url"))
         assert rpc.hostname == f"127.0.0.{10 + i}"
-        assert q2t.hostname == p2p.hostname == f"127.0.0.{100 + i}"
-        seen |= {rpc.hostname, q2t.hostname}
-        for url in (rpc, q2t, p2p):  # bound to that address exactly, not to 0.0.0.0 or 127.0.0.1
+        assert p2p.hostname == f"127.0.0.{100 + i}" and p2p.scheme == "https"
+        assert socket_path(node["ptm_q2t_url"]) == str(Path(node["manager_config"]).parent / "tm.ipc")
+        seen |= {rpc.hostname, p2p.hostname}
+        for url in (rpc, p2p):  # bound to that address exactly, not to 0.0.0.0 or 127.0.0.1
             assert (url.hostname, url.port) in listening
             assert ("0.0.0.0", url.port) not in listening and ("127.0.0.1", url.port) not in listening
         node_toml = tomllib.loads(Path(node["node_config"]).read_text())
         assert node_toml["rpc"] == {"host": rpc.hostname, "port": rpc.port}
         assert node_toml["privacy"]["q2t_url"] == node["ptm_q2t_url"]
         manager_toml = tomllib.loads(Path(node["manager_config"]).read_text())
-        assert (manager_toml["q2t_host"], manager_toml["p2p_host"]) == (q2t.hostname, p2p.hostname)
+        assert (manager_toml["q2t_socket"], manager_toml["p2p_host"]) == ("tm.ipc", p2p.hostname)
+        assert "q2t_port" not in manager_toml
         assert manager_toml["p2p_url"] == node["ptm_p2p_url"]
         assert sorted(manager_toml["peers"]) == sorted(n["ptm_p2p_url"] for n in shell.spec["nodes"] if n != node)
     assert len(seen) == 2 * len(shell.spec["nodes"])
@@ -182,8 +185,8 @@ def test_restart_a_manager(shell: Shell) -> None:
     after = shell.pids()["node1-manager"]
     assert after != before and pid_alive(after) and not pid_alive(before)
     q2t = shell.spec["nodes"][0]["ptm_q2t_url"]
-    assert httpx.get(q2t + "/upcheck", timeout=5).status_code == 200
-    keys = {k["key"] for k in httpx.get(q2t + "/partyinfo/keys", timeout=5).json()["keys"]}
+    assert q2t_request(q2t, "GET", "/upcheck", timeout=5).status_code == 200
+    keys = {k["key"] for k in q2t_request(q2t, "GET", "/partyinfo/keys", timeout=5).json()["keys"]}
     assert keys >= {n["ptm_public_key"] for n in shell.spec["nodes"]}
     # a private transaction through the restarted manager reaches its recipient
     me, other = shell.spec["nodes"][0], shell.spec["nodes"][1]

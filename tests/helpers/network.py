@@ -28,6 +28,7 @@ from eth_account import Account
 from eth_utils import keccak
 
 from devnet.network import LocalNetwork, current_producer
+from devnet.q2t import q2t_request
 
 #: Deadline for things that must happen (a block imported, a log line written). Only a bound
 #: against hanging for ever: no test asserts how long anything took.
@@ -99,12 +100,12 @@ class NodeHandle:
     def __repr__(self) -> str:
         return self.name
 
-    # -- manager (Q2T) ------------------------------------------------------------------
+    # -- manager (Q2T: http:// or, as `privnet up` makes it, a unix:// socket) -----------
     def manager_get(self, path: str, **params: Any) -> httpx.Response:
-        return httpx.get(self.q2t_url + path, params=params, timeout=30)
+        return q2t_request(self.q2t_url, "GET", path, params=params, timeout=30)
 
     def manager_post(self, path: str, body: Any) -> httpx.Response:
-        return httpx.post(self.q2t_url + path, json=body, timeout=30)
+        return q2t_request(self.q2t_url, "POST", path, json=body, timeout=30)
 
     def manager_transaction(self, payload_hash: bytes) -> httpx.Response:
         return self.manager_get("/transaction/" + quote(base64.b64encode(payload_hash).decode(), safe=""))
@@ -263,12 +264,18 @@ def privnet(directory: Path, *args: str, timeout: float = 180) -> subprocess.Com
                           cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=timeout)
 
 
-def listening_sockets() -> set[tuple[str, int]]:
-    """(IPv4 address, port) of every TCP socket listening on this machine (Linux /proc/net/tcp)."""
+def listening_sockets(pid: int | None = None) -> set[tuple[str, int]]:
+    """(IPv4 address, port) of every TCP socket listening on this machine, or only those `pid`
+    holds open (Linux /proc/net/tcp; a socket's inode against /proc/PID/fd)."""
+    owned: set[str] | None = None
+    if pid is not None:
+        links = (os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir())
+        owned = {link[len("socket:["):-1] for link in links if link.startswith("socket:[")}
     found = set()
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        local, state = line.split()[1], line.split()[3]
-        if state == "0A":  # TCP_LISTEN
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == "0A" and (owned is None or inode in owned):  # TCP_LISTEN
             address, port = local.split(":")
             found.add((".".join(str(b) for b in reversed(bytes.fromhex(address))), int(port, 16)))
     return found

@@ -23,6 +23,7 @@ from tests.helpers.postgres import (  # noqa: F401  (fixtures)
     postgres_server_factory,
     postgres_url,
 )
+from tests.helpers.q2t_auth import bearer, q2t_client
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +35,8 @@ UNKNOWN_HASH = base64.b64encode(b"\x07" * 64).decode()
 
 def _settings(directory: Path, name: str, peers: list[str], db_url: str) -> ManagerSettings:
     pub, key = write_key_files(directory, name, None)
-    return ManagerSettings(q2t_port=0, p2p_port=0, peers=peers, db_url=db_url,
+    return ManagerSettings(q2t_port=0, p2p_port=0, q2t_token_file=directory / f"{name}.token", peers=peers,
+                           db_url=db_url,
                            keys=[KeyConfig(public_key_file=pub, private_key_file=key)],
                            max_payload_bytes=LIMIT, gossip_interval_seconds=3600, log_level="warning")
 
@@ -126,7 +128,7 @@ def test_bad_input_is_a_4xx_with_a_json_message(pair: tuple[ManagerProcess, Mana
                                                 kwargs: dict[str, Any]) -> None:
     a, _ = pair
     base = a.q2t_url if api == "q2t" else a.p2p_url
-    with httpx.Client(base_url=base, timeout=20) as client:
+    with httpx.Client(base_url=base, timeout=20, headers=bearer(a.q2t_token) if api == "q2t" else None) as client:
         response = client.request(method, path, **kwargs)
         assert response.status_code == status, response.text
         assert response.headers["content-type"].startswith("application/json")
@@ -146,7 +148,7 @@ def test_chunked_body_over_the_limit_is_refused(pair: tuple[ManagerProcess, Mana
             yield b"A" * 65536
         yield b'"}'
 
-    with httpx.Client(base_url=a.q2t_url, timeout=20) as client:
+    with q2t_client(a) as client:
         response = client.post("/send", content=chunks(), headers={"content-type": "application/json"})
         assert response.status_code == 413 and "exceeds" in response.json()["error"]
         assert client.get("/upcheck").status_code == 200
@@ -156,7 +158,8 @@ def test_a_corrupted_push_names_the_problem(pair: tuple[ManagerProcess, ManagerP
     a, b = pair
     b_key = b.public_keys[0]
     with httpx.Client(timeout=20) as client:
-        sent = client.post(f"{a.q2t_url}/send", json={"payload": b64(b"hello"), "to": [b_key]})
+        sent = client.post(f"{a.q2t_url}/send", json={"payload": b64(b"hello"), "to": [b_key]},
+                           headers=bearer(a.q2t_token))
         assert sent.status_code == 201, sent.text
         copy = client.post(f"{a.p2p_url}/resend", json={"type": "INDIVIDUAL", "publicKey": b_key,
                                                         "key": sent.json()["key"]}).content
@@ -177,7 +180,7 @@ def test_a_database_outage_answers_503_in_json_and_the_manager_recovers(request:
                                                                         tmp_path: Path) -> None:
     server: PostgresServer = request.getfixturevalue("postgres_server_factory")()
     with ManagerProcess(_settings(tmp_path, "solo", [], server.create_database())) as proc, \
-            httpx.Client(base_url=proc.q2t_url, timeout=20) as client:
+            q2t_client(proc) as client:
         before = client.post("/send", json={"payload": b64(b"before the outage")})
         assert before.status_code == 201, before.text
         server.stop("immediate")

@@ -18,6 +18,7 @@ from tessera_like.config import KeyConfig, ManagerSettings
 from tessera_like.crypto.keyfile import write_key_files
 from tessera_like.runtime import ManagerProcess
 from tests.helpers.postgres import BACKENDS, database_url, postgres_url  # noqa: F401  (fixture)
+from tests.helpers.q2t_auth import q2t_client
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +35,7 @@ def make_settings(directory: Path, name: str, peers: list[str], db_url: str, pas
         password_file.write_text(password + "\n")
     pub, key = write_key_files(directory, name, password, scrypt_n=2**14)
     return ManagerSettings(
-        q2t_port=0, p2p_port=0, peers=peers, db_url=db_url,
+        q2t_port=0, p2p_port=0, q2t_token_file=directory / f"{name}.token", peers=peers, db_url=db_url,
         keys=[KeyConfig(public_key_file=pub, private_key_file=key, password_file=password_file)],
         gossip_interval_seconds=3600, peer_timeout_seconds=5, log_level="warning", **overrides)  # type: ignore[arg-type]
 
@@ -45,7 +46,7 @@ class Node:
     def __init__(self, process: ManagerProcess) -> None:
         self.process = process
         self.key = process.public_keys[0]
-        self.q2t = httpx.Client(base_url=process.q2t_url, timeout=20)
+        self.q2t = q2t_client(process)
         self.p2p = httpx.Client(base_url=process.p2p_url, timeout=20)
 
     def send(self, payload: bytes, to: list[str], **extra: object) -> httpx.Response:
@@ -261,9 +262,10 @@ def test_service_endpoints_and_openapi(net: dict[str, Node]) -> None:
                  "/transaction/{key}/isSender", "/transaction/{key}/participants", "/partyinfo/keys"):
         assert path in q2t_paths, path
     assert "requestBody" in q2t_paths["/send"]["post"]
-    p2p_paths = a.p2p.get("/openapi.json").json()["paths"]
-    assert {"/partyinfo", "/push", "/resend", "/upcheck"} <= set(p2p_paths)
-    assert "/send" not in p2p_paths and "/push" not in q2t_paths
+    assert "/push" not in q2t_paths
+    # the P2P port describes nothing to whoever asks: no schema, no docs
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        assert a.p2p.get(path).status_code == 404, path
 
 
 def test_batch_receive_returns_parties_payloads_and_lists_the_rest(net: dict[str, Node]) -> None:
@@ -293,8 +295,8 @@ def test_node_client_receive_many_matches_per_key_receive(net: dict[str, Node]) 
     a, b, c = net["A"], net["B"], net["C"]
     keys = [base64.b64decode(a.send(f"payload {i}".encode(), [b.key]).json()["key"]) for i in range(3)]
     keys.append(base64.b64decode(a.send(b"not for b", [c.key]).json()["key"]))
-    batched = HttpPrivacyManagerClient(b.process.q2t_url, retries=0)
-    per_key = HttpPrivacyManagerClient(b.process.q2t_url, retries=0)
+    batched = HttpPrivacyManagerClient(b.process.q2t_url, retries=0, token=b.process.q2t_token)
+    per_key = HttpPrivacyManagerClient(b.process.q2t_url, retries=0, token=b.process.q2t_token)
     per_key._batch_supported = False  # as against a manager without POST /transactions/receive
     try:
         many = batched.receive_many(keys)  # type: ignore[arg-type]

@@ -27,10 +27,13 @@ from tessera_like.config import KeyConfig, ManagerSettings, TlsSettings, load_se
 from tessera_like.errors import KeyFileError
 from tessera_like.runtime import ManagerProcess
 from tests.helpers.postgres import APP_PASSWORD, BACKENDS, database_url, postgres_url  # noqa: F401  (fixture)
+from tests.helpers.q2t_auth import bearer, token_in
 from tests.helpers.servers import free_port
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
+#: Q2T over TCP needs a token: each generated manager keeps it in its folder (created at first start).
+TOKEN = {"q2t_token_file": "q2t.token"}
 
 
 def b64(data: bytes) -> str:
@@ -60,15 +63,18 @@ def test_subprocess_serves_and_stops_cleanly(tmp_path: Path, subprocess_env: dic
                                              sig: signal.Signals) -> None:
     ports = [(free_port(), free_port()), (free_port(), free_port())]
     one, two = create_dev_network(tmp_path, ["one", "two"], ports=ports, password="pw", scrypt_n=2**14,
-                                  extra={"gossip_interval_seconds": 0.2, "log_level": "warning"})
+                                  extra={"gossip_interval_seconds": 0.2, "log_level": "warning", **TOKEN})
     first, line = start_subprocess(one.config_path, subprocess_env)
     second, _ = start_subprocess(two.config_path, subprocess_env)
     try:
         assert f"q2t={one.q2t_url}" in line and one.public_key in line
+        one_token, two_token = token_in(one.directory / "q2t.token"), token_in(two.directory / "q2t.token")
+        assert one_token not in line  # never printed
         sent = httpx.post(f"{one.q2t_url}/send", json={"payload": b64(b"via subprocess"), "to": [two.public_key]},
-                          timeout=20)
+                          headers=bearer(one_token), timeout=20)
         assert sent.status_code == 201, sent.text
-        got = httpx.get(f"{two.q2t_url}/transaction/{sent.json()['key'].replace('/', '%2F')}", timeout=20)
+        got = httpx.get(f"{two.q2t_url}/transaction/{sent.json()['key'].replace('/', '%2F')}",
+                        headers=bearer(two_token), timeout=20)
         assert base64.b64decode(got.json()["payload"]) == b"via subprocess"
     finally:
         for proc in (first, second):
@@ -89,7 +95,8 @@ def test_subprocess_reports_a_bad_config_and_exits(tmp_path: Path, subprocess_en
 
 
 def test_wrong_key_password_refuses_to_start(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
-    (manager,) = create_dev_network(tmp_path, ["solo"], ports=[(0, 0)], password="right", scrypt_n=2**14)
+    (manager,) = create_dev_network(tmp_path, ["solo"], ports=[(0, 0)], password="right", scrypt_n=2**14,
+                                    extra=TOKEN)
     (manager.directory / "password").write_text("wrong\n")
     with pytest.raises(KeyFileError, match="wrong password"):
         ManagerProcess(load_settings(manager.config_path)).start()
@@ -104,12 +111,13 @@ def test_what_send_acknowledged_survives_a_sigkill(request: pytest.FixtureReques
     """Acknowledged means durable: kill -9 right after the last answer, every payload is back."""
     db_url = database_url(request, backend, tmp_path / "solo" / "manager.db")
     (manager,) = create_dev_network(tmp_path, ["solo"], ports=[(free_port(), free_port())],
-                                    extra={"db_url": db_url, "log_level": "warning"})
+                                    extra={"db_url": db_url, "log_level": "warning", **TOKEN})
     assert f'db_url = "{db_url}"' in manager.config_path.read_text()
     proc, _ = start_subprocess(manager.config_path, subprocess_env)
+    auth = bearer(token_in(manager.directory / "q2t.token"))
     sent: dict[str, bytes] = {}
     try:
-        with httpx.Client(base_url=manager.q2t_url, timeout=20) as client:
+        with httpx.Client(base_url=manager.q2t_url, timeout=20, headers=auth) as client:
             for n in range(10):
                 payload = f"acknowledged {n}".encode()
                 answer = client.post("/send", json={"payload": b64(payload), "to": [manager.public_key]})
@@ -120,7 +128,7 @@ def test_what_send_acknowledged_survives_a_sigkill(request: pytest.FixtureReques
     assert proc.wait(timeout=30) == -signal.SIGKILL
     again, _ = start_subprocess(manager.config_path, subprocess_env)
     try:
-        with httpx.Client(base_url=manager.q2t_url, timeout=20) as client:
+        with httpx.Client(base_url=manager.q2t_url, timeout=20, headers=auth) as client:  # the same token
             for location, payload in sent.items():
                 got = client.get(location)
                 assert got.status_code == 200, got.text
@@ -140,7 +148,7 @@ def test_an_unusable_database_stops_the_start_with_one_clear_line(request: pytes
     else:
         url = url.replace(APP_PASSWORD, "not-the-password")
         reason = 'password authentication failed for user "privnet"'
-    (manager,) = create_dev_network(tmp_path, ["solo"], ports=[(0, 0)])
+    (manager,) = create_dev_network(tmp_path, ["solo"], ports=[(0, 0)], extra=TOKEN)
     env = {**subprocess_env, "TESSERA_LIKE_DB_URL": url}  # the environment overrides manager.toml
     done = subprocess.run([sys.executable, "-m", "tessera_like", "--config", str(manager.config_path)], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=60)
@@ -219,7 +227,8 @@ def _tls_manager(tmp_path: Path, name: str, pki: dict[str, Path], peers: list[st
 
     pub, key = write_key_files(tmp_path / name, "key", None)
     settings = ManagerSettings(
-        q2t_port=0, p2p_port=0, peers=peers, db_url=f"sqlite:///{tmp_path / name / 'db.sqlite'}",
+        q2t_port=0, p2p_port=0, q2t_token_file=tmp_path / name / "q2t.token", peers=peers,
+        db_url=f"sqlite:///{tmp_path / name / 'db.sqlite'}",
         keys=[KeyConfig(public_key_file=pub, private_key_file=key)], log_level="warning",
         gossip_interval_seconds=3600,
         tls=TlsSettings(enabled=True, cert_file=pki[f"{name}.crt"], key_file=pki[f"{name}.key"], ca_file=pki["ca"],
@@ -242,9 +251,10 @@ def tls_pair(tmp_path: Path, pki: dict[str, Path]) -> Iterator[tuple[ManagerProc
 def test_p2p_over_mutual_tls(tls_pair: tuple[ManagerProcess, ManagerProcess], pki: dict[str, Path]) -> None:
     a, b = tls_pair
     assert a.p2p_url.startswith("https://127.0.0.1:")
-    sent = httpx.post(f"{a.q2t_url}/send", json={"payload": b64(b"over TLS"), "to": [b.public_keys[0]]}, timeout=20)
+    sent = httpx.post(f"{a.q2t_url}/send", json={"payload": b64(b"over TLS"), "to": [b.public_keys[0]]},
+                      headers=bearer(a.q2t_token), timeout=20)
     assert sent.status_code == 201, sent.text
-    got = httpx.get(f"{b.q2t_url}{sent.headers['location']}", timeout=20)
+    got = httpx.get(f"{b.q2t_url}{sent.headers['location']}", headers=bearer(b.q2t_token), timeout=20)
     assert base64.b64decode(got.json()["payload"]) == b"over TLS"
     # Plain HTTP, an unknown CA, or no client certificate: no P2P access.
     with pytest.raises(httpx.HTTPError):

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from engine.errors import PrivacyManagerUnavailable
+from engine.errors import PrivacyManagerUnauthorized, PrivacyManagerUnavailable
 from engine.privacy.client import HttpPrivacyManagerClient
 from engine.types import PayloadHash, PrivacyFlag, PtmPublicKey
 from tessera_like.api.app import create_q2t_app
@@ -146,3 +146,43 @@ def test_a_failing_manager_is_unavailable_after_bounded_retries_never_not_a_part
         client.receive(PayloadHash(os.urandom(64)))
     with pytest.raises(PrivacyManagerUnavailable, match=r"5\d\d status"):
         client.receive_many([tx_hash])
+
+
+@pytest.mark.parametrize("token", [None, "not-the-token"])
+def test_a_token_protected_manager_refuses_at_once_with_a_clear_error(manager: TransactionManager,
+                                                                      token: str | None) -> None:
+    """A 401 is a configuration fault: raised on the first answer (no retries), naming the setting;
+    still a PrivacyManagerUnavailable, so block import halts rather than skip the payload."""
+    transport = InProcessTransport(create_q2t_app(manager, q2t_token="the-token"))
+    client = HttpPrivacyManagerClient("http://manager", retries=RETRIES, retry_delay_s=0.01, transport=transport,
+                                      token=token)
+    try:
+        assert client.upcheck()  # open: polled before anything is authenticated
+        sender, recipient = keys_of(manager)
+        for attempt in (lambda: client.send(b"payload", sender, (recipient,)),
+                        lambda: client.receive(PayloadHash(os.urandom(64))),
+                        lambda: client.receive_many([PayloadHash(os.urandom(64))]),
+                        client.public_keys):
+            transport.requests.clear()
+            with pytest.raises(PrivacyManagerUnauthorized, match="401 status.*privacy.q2t_token_file") as info:
+                attempt()
+            assert isinstance(info.value, PrivacyManagerUnavailable)
+            assert len(transport.requests) == 1
+    finally:
+        client.close()
+        transport.close()
+
+
+def test_the_client_sends_its_token_on_every_request(manager: TransactionManager) -> None:
+    transport = InProcessTransport(create_q2t_app(manager, q2t_token="the-token"))
+    client = HttpPrivacyManagerClient("http://manager", retries=0, transport=transport, token="the-token")
+    try:
+        sender, recipient = keys_of(manager)
+        tx_hash = client.send(b"with a token", sender, (recipient,))
+        received = client.receive(tx_hash)
+        assert received is not None and received.payload == b"with a token"
+        assert client.receive_many([tx_hash])[bytes(tx_hash)] is not None
+        assert set(client.public_keys()) == {sender, recipient}
+    finally:
+        client.close()
+        transport.close()

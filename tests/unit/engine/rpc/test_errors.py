@@ -26,6 +26,7 @@ EXPECTED_CODES = {
     "InternalError": -32603, "ResourceNotFound": -32001, "TransactionRejected": -32000,
     "PrivateTransactionRejected": -32000, "ExecutionReverted": 3, "ChainHalted": -32000, "OrderingUnavailable": -32000,
     "PrivacyManagerError": -32000, "PrivacyManagerUnavailable": -32000, "NotAParty": -32000, "ParseError": -32700,
+    "PrivacyManagerUnauthorized": -32000,
 }
 
 
