@@ -63,6 +63,8 @@ from engine.chain.genesis import DEV_BALANCE, GENESIS_TIMESTAMP, GenesisSpec, de
 ACCOUNTS_PER_NODE = 2
 DEFAULT_CHAIN_ID = 1337
 DEFAULT_NODES = 4
+# Dev networks grow while idle, so "wait for n confirmations" returns (cost: docs/operations.md).
+DEV_EMPTY_BLOCK_INTERVAL_S = 5
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
 MAX_NODES = 89  # node i's RPC on 127.0.0.(10+i) stays below the managers' 127.0.0.(100+i)
@@ -237,6 +239,7 @@ def init_network(directory: Path, nodes: int | None = None, chain_id: int = DEFA
             "chain_id": chain_id,
             "genesis_file": str((directory / "genesis.json").resolve()),
             "unlocked_keys_file": "accounts.json",
+            "empty_block_interval_s": DEV_EMPTY_BLOCK_INTERVAL_S,
             "rpc": {"host": node_host(layout.index), "port": layout.rpc_port},
             "privacy": {"enabled": True, "q2t_url": manager.q2t_url},
             "ordering": ordering_table,

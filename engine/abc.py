@@ -22,6 +22,7 @@ from typing import Any
 from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
 
 from engine.types import (
+    AccessListResult,
     Address,
     BlockId,
     BlockView,
@@ -33,6 +34,9 @@ from engine.types import (
     PrivacyFlag,
     PtmPublicKey,
     ReceiptView,
+    SimulatedBlock,
+    SimulateOptions,
+    StateOverrides,
     TransactionView,
     TxRequest,
 )
@@ -93,12 +97,23 @@ class NodeAPI(ABC):
 
     # -- execution -------------------------------------------------------------------
     @abstractmethod
-    def call(self, request: TxRequest, block_id: BlockId) -> bytes:
-        """Run without committing. Raises ExecutionReverted with the revert bytes."""
+    def call(self, request: TxRequest, block_id: BlockId, overrides: StateOverrides | None = None) -> bytes:
+        """Run without committing on committed state (with geth's state `overrides` applied first).
+        Raises ExecutionReverted with the revert bytes, ExecutionAborted past the RPC EVM timeout."""
 
     @abstractmethod
-    def estimate_gas(self, request: TxRequest, block_id: BlockId) -> int:
+    def estimate_gas(self, request: TxRequest, block_id: BlockId, overrides: StateOverrides | None = None) -> int:
         """Smallest gas limit that does not run out of gas. Raises ExecutionReverted."""
+
+    @abstractmethod
+    def create_access_list(self, request: TxRequest, block_id: BlockId,
+                           overrides: StateOverrides | None = None) -> AccessListResult:
+        """geth's eth_createAccessList: the accounts and slots the call touches, and its gas with them."""
+
+    @abstractmethod
+    def simulate(self, options: SimulateOptions, block_id: BlockId) -> list[SimulatedBlock]:
+        """geth's eth_simulateV1 on the public state: simulated blocks with each call's result, nothing
+        committed. Raises SimulationRejected (geth's codes) when the request cannot run at all."""
 
     # -- submission ------------------------------------------------------------------
     @abstractmethod
@@ -108,6 +123,26 @@ class NodeAPI(ABC):
     @abstractmethod
     def send_raw_transaction(self, raw: bytes) -> Hash32:
         """Validate and submit a signed transaction (legacy, 2930, 1559)."""
+
+    @abstractmethod
+    def get_raw_transaction(self, tx_hash: Hash32) -> bytes | None:
+        """Canonical bytes of a mined or pending transaction (as sent to eth_sendRawTransaction), or None."""
+
+    @abstractmethod
+    def get_raw_transaction_by_block(self, block_id: BlockId, index: int) -> bytes | None: ...
+
+    # -- signing (geth's eth_sign, eth_signTransaction, eth_fillTransaction) ---------
+    @abstractmethod
+    def sign_message(self, signer: Address, message: bytes) -> bytes:
+        """65-byte EIP-191 signature, v = 27/28. Raises TransactionRejected("unknown account")."""
+
+    @abstractmethod
+    def sign_transaction(self, request: TxRequest) -> bytes:
+        """The signed raw transaction, not submitted; `request` names nonce, gas and fees."""
+
+    @abstractmethod
+    def fill_unsigned(self, request: TxRequest) -> bytes:
+        """The unsigned transaction (v, r, s = 0) with nonce, gas, fees and chain id filled in."""
 
     # -- fee market and accounts -----------------------------------------------------
     @abstractmethod
@@ -127,6 +162,11 @@ class NodeAPI(ABC):
     @abstractmethod
     def subscribe_new_blocks(self, callback: Callable[[BlockView], None]) -> None:
         """Call `callback` (on the node's thread) after each block is committed."""
+
+    @abstractmethod
+    def subscribe_pending_transactions(self, callback: Callable[[Hash32], None]) -> None:
+        """Call `callback` with the hash of each transaction entering this node's pool (on the
+        admitting thread; it must be quick and must not raise)."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +191,13 @@ class PrivateTransactionsAPI(ABC):
     def send_transaction(self, request: TxRequest) -> Hash32:
         """`eth_sendTransaction` with `privateFor`: distribute, sign the marker with the sender's
         unlocked key and next nonce, submit. Raises PrivateTransactionRejected."""
+
+    @abstractmethod
+    def fill_transaction(self, request: TxRequest) -> bytes:
+        """GoQuorum's `eth_fillTransaction` with `privateFor`: store the payload at the manager
+        (`/storeraw`, not yet sent) and return the unsigned marker (data = the payload hash,
+        v = 37) with nonce and gas filled in, for external signing and
+        `eth_sendRawPrivateTransaction`."""
 
     @abstractmethod
     def send_raw_private_transaction(self, raw: bytes, private_for: tuple[PtmPublicKey, ...],

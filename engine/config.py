@@ -24,6 +24,10 @@ class RpcSettings(BaseModel):
     port: int = Field(8545, ge=0, le=65535)
     max_body_bytes: int = Field(5 * 1024 * 1024, gt=0)
     max_batch_size: int = Field(1000, gt=0)
+    # geth's --rpc.gascap and --rpc.evmtimeout: the most gas, and the longest EVM run, one
+    # eth_call / eth_estimateGas / eth_createAccessList may take (0 = no limit).
+    gas_cap: int = Field(50_000_000, ge=0)
+    evm_timeout_s: float = Field(5.0, ge=0)
 
 
 class PrivacySettings(BaseModel):
@@ -86,6 +90,9 @@ class NodeSettings(BaseSettings):
     # Under load, blocks come at most this often so transactions batch up (each block has a fixed
     # cost on every node); an idle node still builds the first transaction's block at once.
     min_block_interval_ms: int = Field(25, ge=0)
+    # The producer builds an empty block when no block was made for this long (QBFT's block
+    # period; 0 = only on demand). Costs one block per interval on every node: docs/operations.md.
+    empty_block_interval_s: float = Field(0, ge=0)
     max_txs_per_block: int = Field(500, gt=0)
     txpool_max_size: int = Field(20_000, gt=0)
     txpool_max_gap: int = Field(64, ge=0)

@@ -11,6 +11,20 @@ The tree::
     ├── TransactionRejected          -32000  (nonce too low, insufficient funds, ...)
     │   └── PrivateTransactionRejected        (GoQuorum's privacy validation messages)
     ├── ExecutionReverted                 3  ("execution reverted: <reason>", data = revert bytes)
+    ├── ExecutionAborted             -32000  (a call ran past rpc.evm_timeout_s: geth's "execution aborted")
+    ├── GasAllowanceExceeded         -32000  (an estimate fails even at the gas cap)
+    ├── InvalidStateOverride         -32000  (geth's refusals of a call's state overrides)
+    ├── SimulationRejected           -32000  (eth_simulateV1; geth's own codes below)
+    │   ├── NonceTooLow              -38010
+    │   ├── NonceTooHigh             -38011
+    │   ├── FeeCapTooLow             -38012  (max fee per gas below the block's base fee)
+    │   ├── IntrinsicGasTooLow       -38013
+    │   ├── InsufficientFunds        -38014  (gas * price + value above the balance)
+    │   ├── BlockGasLimitReached     -38015
+    │   ├── BlockNumberInvalid       -38020  (simulated block numbers out of order)
+    │   ├── BlockTimestampInvalid    -38021  (simulated timestamps out of order)
+    │   ├── InitCodeTooLarge         -38025
+    │   └── ClientLimitExceeded      -38026  (too many blocks or calls)
     ├── ChainHalted                  -32000  (state root mismatch, manager unavailable during import)
     ├── OrderingUnavailable          -32000  (the ordering service cannot take or give data now)
     └── PrivacyManagerError          -32000  ("<status> status: <body>", as GoQuorum words it)
@@ -83,6 +97,85 @@ class ExecutionReverted(EngineError):
         super().__init__(message, data="0x" + revert_data.hex())
         self.reason = reason
         self.revert_data = revert_data
+
+
+class ExecutionAborted(EngineError):
+    """Raised when a call, estimate or access-list run is stopped at the RPC EVM timeout."""
+
+
+class GasAllowanceExceeded(EngineError):
+    """Raised when an estimate runs out of gas at the highest limit it may try."""
+
+
+class InvalidStateOverride(EngineError):
+    """Raised for a state override geth refuses (e.g. both `state` and `stateDiff`)."""
+
+
+class SimulationRejected(EngineError):
+    """Raised when eth_simulateV1 cannot simulate the request at all (no call result is returned).
+
+    The subclasses carry geth's simulate codes (internal/ethapi/errors.go), which tools match on.
+    """
+
+
+class NonceTooLow(SimulationRejected):
+    """Raised for a validated simulated call whose nonce is below the sender's."""
+
+    rpc_code = -38010
+
+
+class NonceTooHigh(SimulationRejected):
+    """Raised for a validated simulated call whose nonce is above the sender's."""
+
+    rpc_code = -38011
+
+
+class FeeCapTooLow(SimulationRejected):
+    """Raised when a simulated call's max fee per gas is below its block's base fee."""
+
+    rpc_code = -38012
+
+
+class IntrinsicGasTooLow(SimulationRejected):
+    """Raised when a simulated call's gas does not cover its intrinsic gas."""
+
+    rpc_code = -38013
+
+
+class InsufficientFunds(SimulationRejected):
+    """Raised when a simulated call's sender cannot pay gas * price + value."""
+
+    rpc_code = -38014
+
+
+class BlockGasLimitReached(SimulationRejected):
+    """Raised when a simulated call asks for more gas than its block has left."""
+
+    rpc_code = -38015
+
+
+class BlockNumberInvalid(SimulationRejected):
+    """Raised when simulated block numbers do not strictly increase."""
+
+    rpc_code = -38020
+
+
+class BlockTimestampInvalid(SimulationRejected):
+    """Raised when simulated block timestamps do not strictly increase."""
+
+    rpc_code = -38021
+
+
+class InitCodeTooLarge(SimulationRejected):
+    """Raised when a simulated creation's init code is above EIP-3860's limit."""
+
+    rpc_code = -38025
+
+
+class ClientLimitExceeded(SimulationRejected):
+    """Raised when a simulation asks for more blocks or calls than the node serves."""
+
+    rpc_code = -38026
 
 
 class ChainHalted(EngineError):

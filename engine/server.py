@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from eth import EVM_RECURSION_LIMIT
 
 from engine.abc import PrivateTransactionsAPI
 from engine.chain.node import Node, open_database
@@ -86,7 +87,18 @@ def make_server(services: NodeServices, settings: NodeSettings) -> uvicorn.Serve
     return QuietServer(config)
 
 
+def restore_recursion_limit() -> None:
+    """Bring Python's recursion limit back to what py-evm asks for (its EVM_RECURSION_LIMIT).
+
+    Why: importing py_ecc raises it to 100,000, deep enough for C-level recursion (the JSON
+    decoder, repr) to overflow a thread's stack and kill the process instead of raising
+    RecursionError. py-evm's own limit covers a 1024-deep CALL chain.
+    """
+    sys.setrecursionlimit(EVM_RECURSION_LIMIT)
+
+
 def run(settings: NodeSettings) -> int:
+    restore_recursion_limit()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         services = build_node(settings)

@@ -6,6 +6,7 @@ The RPC layer turns wire hex into these (rpc/params.py) and these back into wire
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Literal, NewType
@@ -48,6 +49,18 @@ class PrivateArgs:
 
 
 @dataclass(frozen=True)
+class SignedAuthorization:
+    """One EIP-7702 authorization tuple of a type-4 transaction, as its signer gave it."""
+
+    chain_id: int
+    address: Address
+    nonce: int
+    y_parity: int
+    r: int
+    s: int
+
+
+@dataclass(frozen=True)
 class TxRequest:
     """A call, estimate or unsigned transaction request, normalised."""
 
@@ -64,6 +77,7 @@ class TxRequest:
     tx_type: int | None = None
     access_list: tuple[tuple[Address, tuple[int, ...]], ...] = ()
     private: PrivateArgs | None = None
+    authorization_list: tuple[SignedAuthorization, ...] = ()  # EIP-7702 (type 4)
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,7 @@ class TransactionView:
     block_number: int | None = None
     transaction_index: int | None = None
     is_private: bool = False
+    authorization_list: tuple[SignedAuthorization, ...] | None = None  # type 4 only
 
 
 @dataclass(frozen=True)
@@ -170,3 +185,87 @@ class FeeHistory:
     base_fee_per_gas: tuple[int, ...]
     gas_used_ratio: tuple[float, ...]
     reward: tuple[tuple[int, ...], ...] | None
+
+
+@dataclass(frozen=True)
+class AccountOverride:
+    """geth's per-account state override of eth_call / eth_estimateGas / eth_createAccessList.
+
+    `state` replaces all the account's storage; `state_diff` patches slots (never both).
+    """
+
+    balance: int | None = None
+    nonce: int | None = None
+    code: bytes | None = None
+    state: tuple[tuple[int, int], ...] | None = None
+    state_diff: tuple[tuple[int, int], ...] | None = None
+
+
+StateOverrides = Mapping[Address, AccountOverride]  # per account, as geth's `StateOverride`
+
+
+@dataclass(frozen=True)
+class AccessListResult:
+    """eth_createAccessList's answer: the list, the gas a transaction carrying it uses, the VM error."""
+
+    access_list: tuple[tuple[Address, tuple[int, ...]], ...]
+    gas_used: int
+    error: str | None = None
+
+
+# -- eth_simulateV1 ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockOverrides:
+    """geth's block overrides of one simulated block; unset fields take geth's defaults."""
+
+    number: int | None = None
+    time: int | None = None
+    gas_limit: int | None = None
+    fee_recipient: Address | None = None
+    prev_randao: Hash32 | None = None
+    base_fee_per_gas: int | None = None
+
+
+@dataclass(frozen=True)
+class SimulatedBlockRequest:
+    """One entry of `blockStateCalls`: overrides applied before its calls, which run in order."""
+
+    block_overrides: BlockOverrides | None = None
+    state_overrides: StateOverrides | None = None
+    calls: tuple[TxRequest, ...] = ()
+
+
+@dataclass(frozen=True)
+class SimulateOptions:
+    blocks: tuple[SimulatedBlockRequest, ...]
+    trace_transfers: bool = False
+    validation: bool = False
+    return_full_transactions: bool = False
+
+
+@dataclass(frozen=True)
+class CallError:
+    """A failed simulated call: code 3 with the revert bytes, or geth's -32015 for a VM error."""
+
+    code: int
+    message: str
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class SimulatedCall:
+    return_data: bytes
+    logs: tuple[LogView, ...]
+    gas_used: int
+    max_used_gas: int  # before refunds (geth's `maxUsedGas`)
+    status: int
+    error: CallError | None = None
+
+
+@dataclass(frozen=True)
+class SimulatedBlock:
+    block: BlockView
+    calls: tuple[SimulatedCall, ...]
+    full_transactions: bool = False

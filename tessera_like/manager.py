@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 RESEND_BATCH = 32
+AEAD_TAG_SIZE = 16  # AES-GCM: a ciphertext is the plaintext plus this tag
 
 
 def _h(tx_hash: bytes) -> str:
@@ -112,15 +113,42 @@ class TransactionManager:
         sealed = SealedPayload(content_key, raw.cipher_text_nonce, raw.cipher_text)
         return self._distribute(sealed, sender_pair, recipients, metadata or PrivacyMetadata())
 
+    def encrypt_payload(self, payload: bytes, sender: PublicKey | None, recipients: Sequence[PublicKey],
+                        metadata: PrivacyMetadata | None = None) -> EncodedPayload:
+        """Encrypt as `send` does (same parties, checks and limits) but neither distribute nor
+        store: the caller gets the whole encoded payload (`/encodedpayload/create`).
+
+        Note: as in Tessera, the recipients need not be known to any peer here, since
+        nothing is pushed; the sender must be a key held here.
+        """
+        self._check_size(payload)
+        sender_pair = self._sender(sender)
+        parties = self._parties(sender_pair, recipients)
+        return self._assemble(self.encryptor.seal(payload), sender_pair, parties, metadata or PrivacyMetadata())
+
+    def _parties(self, sender: KeyPair, recipients: Sequence[PublicKey]) -> list[PublicKey]:
+        return list(dict.fromkeys([sender.public, *self.always_send_to, *recipients]))
+
     def _distribute(self, sealed: SealedPayload, sender: KeyPair, recipients: Sequence[PublicKey],
                     metadata: PrivacyMetadata) -> PayloadHash:
-        parties = list(dict.fromkeys([sender.public, *self.always_send_to, *recipients]))
+        parties = self._parties(sender, recipients)
         routes = self._route(parties)
+        full = self._assemble(sealed, sender, parties, metadata)
+        pushes = [(url, encode(full.for_recipients(frozenset(keys)))) for url, keys in routes.items()]
+        if pushes:
+            assert self.network is not None  # _route found no remote owner otherwise
+            self.network.push_all(pushes)
+        self.store.put(full.hash, encode(full))
+        return full.hash
+
+    def _assemble(self, sealed: SealedPayload, sender: KeyPair, parties: Sequence[PublicKey],
+                  metadata: PrivacyMetadata) -> EncodedPayload:
+        """The full encoded payload (a box for every party) once the enhanced-privacy checks pass."""
         affected = self._load_affected(metadata.affected_contract_transactions)
         self._validate_send(metadata, parties, affected)
         tx_hash = payload_hash(sealed.cipher_text)
         acoth = tuple((a.tx_hash, security_hash(a.tx_hash, a.content_key, tx_hash)) for a in affected)
-        full = build_payload(
+        return build_payload(
             self.encryptor, sealed, sender, parties,
             privacy_mode=metadata.privacy_mode,
             affected_contract_transactions=acoth,
@@ -128,12 +156,6 @@ class TransactionManager:
             mandatory_recipients=metadata.mandatory_recipients,
             privacy_group_id=metadata.privacy_group_id,
         )
-        pushes = [(url, encode(full.for_recipients(frozenset(keys)))) for url, keys in routes.items()]
-        if pushes:
-            assert self.network is not None  # _route found no remote owner otherwise
-            self.network.push_all(pushes)
-        self.store.put(tx_hash, encode(full))
-        return tx_hash
 
     def _route(self, parties: Sequence[PublicKey]) -> dict[str, list[PublicKey]]:
         """Remote parties grouped by their manager's URL; one discovery round if needed."""
@@ -242,6 +264,40 @@ class TransactionManager:
         return ReceivedTransaction(plaintext, raw.sender_key, PrivacyMode.STANDARD_PRIVATE, (), b"", (), None,
                                    (raw.sender_key,))
 
+    def decrypt_payload(self, payload: EncodedPayload) -> ReceivedTransaction:
+        """Decrypt an encoded payload the caller holds, with a key held here; nothing is
+        stored (`/encodedpayload/decrypt`).
+
+        Raises InvalidPayload when the payload is malformed (the codec's checks) or a box or
+        the ciphertext fails authentication (tampered data, metadata included, since every
+        box binds it), TransactionNotFound when no key held here is its sender or has a box
+        in it (not a party), PayloadTooLarge over the payload limit.
+        """
+        payload = decode(encode(payload))
+        size = len(payload.cipher_text) - AEAD_TAG_SIZE
+        if size > self.max_payload_bytes:
+            raise PayloadTooLarge(f"payload of {size} bytes exceeds the limit of {self.max_payload_bytes} bytes")
+        parties = self._managed_parties(payload)
+        if not parties:
+            raise TransactionNotFound(f"no key of this manager can open payload {_h(payload.hash)}")
+        try:
+            content_key = open_content_key(self.encryptor, payload, self.keys.require(parties[0]))
+            if content_key is None:  # pragma: no cover - a managed party always has a box to open
+                raise TransactionNotFound(f"no key of this manager can open payload {_h(payload.hash)}")
+            plaintext = self.encryptor.open(content_key, payload.cipher_text_nonce, payload.cipher_text)
+        except DecryptionFailed as exc:
+            raise InvalidPayload(f"corrupted payload: {exc.message}") from None
+        return ReceivedTransaction(
+            payload=plaintext,
+            sender_key=payload.sender_key,
+            privacy_mode=payload.privacy_mode,
+            affected_contract_transactions=self._verified_acoth(payload.hash, payload),
+            exec_hash=payload.exec_hash,
+            mandatory_recipients=payload.mandatory_recipients,
+            privacy_group_id=payload.privacy_group_id,
+            managed_parties=tuple(parties),
+        )
+
     def is_sender(self, tx_hash: PayloadHash) -> bool:
         return self._load_any(tx_hash).sender_key in self.keys
 
@@ -345,17 +401,15 @@ class TransactionManager:
 
         Returns how many payloads were pushed. A payload the other side already holds
         counts as delivered.
+
+        Note: as in Tessera, the key's owner is looked up only once there is something to
+        push: a key with no payload here (known or not) is resent nothing and is no error;
+        a key that has payloads here but no known owner is UnknownRecipient (Tessera's
+        "Recipient not found for key", 404).
         """
         if key in self.keys:
             return 0
-        if self.network is None:
-            raise UnknownRecipient(f"key {encode_key(key)} is not known: this manager has no peers")
-        url = self.network.lookup(key)
-        if url is None:
-            self.network.refresh()
-            url = self.network.lookup(key)
-        if url is None:
-            raise UnknownRecipient(f"key {encode_key(key)} is not known to any peer")
+        url: str | None = None
         pushed = 0
         batch: list[tuple[str, bytes]] = []
         for tx_hash, row in self.store.scan():
@@ -367,13 +421,32 @@ class TransactionManager:
             copy = self._copy_for(payload, key)
             if copy is None:
                 continue
+            if url is None:
+                url = self._owner_url(key)
             batch.append((url, encode(copy)))
             if len(batch) >= RESEND_BATCH:
-                self.network.push_all(batch)
+                self._peer_pushes(batch)
                 pushed += len(batch)
                 batch = []
-        self.network.push_all(batch)
+        if batch:
+            self._peer_pushes(batch)
         return pushed + len(batch)
+
+    def _owner_url(self, key: PublicKey) -> str:
+        """The URL of the manager that proved `key`; one discovery round if unknown."""
+        if self.network is None:
+            raise UnknownRecipient(f"key {encode_key(key)} is not known: this manager has no peers")
+        url = self.network.lookup(key)
+        if url is None:
+            self.network.refresh()
+            url = self.network.lookup(key)
+        if url is None:
+            raise UnknownRecipient(f"key {encode_key(key)} is not known to any peer")
+        return url
+
+    def _peer_pushes(self, pushes: list[tuple[str, bytes]]) -> None:
+        assert self.network is not None  # _owner_url found an owner
+        self.network.push_all(pushes)
 
     def resend_individual(self, key: PublicKey, tx_hash: PayloadHash, caller: PeerIdentity | None = None) -> bytes:
         """The encoded payload of `tx_hash` as `key`'s manager should hold it.

@@ -22,7 +22,14 @@ from tessera_like.errors import InvalidRequest, PeerRejected, PeerUnavailable, P
 from tessera_like.identity import uri_sans
 from tessera_like.partyinfo import PartyView
 from tessera_like.types import PublicKey, normalize_url
-from tessera_like.wire import PartyInfoDocument, decode_party_info, encode_b64, encode_party_info, parse_body
+from tessera_like.wire import (
+    PartyInfoDocument,
+    decode_party_info,
+    encode_b64,
+    encode_party_info,
+    json_depth_exceeds,
+    parse_body,
+)
 
 
 class HttpPeerClient:
@@ -118,11 +125,13 @@ def _origin(url: str) -> str:
 
 
 def _error_text(response: httpx.Response) -> str:
-    try:
-        document = response.json()
-        text = document.get("error") if isinstance(document, dict) else None
-    except ValueError:
-        text = None
+    text = None
+    if not json_depth_exceeds(response.content):  # a peer's error body is input like any other
+        try:
+            document = response.json()
+            text = document.get("error") if isinstance(document, dict) else None
+        except ValueError:
+            text = None
     text = text if isinstance(text, str) else response.text
     return text[:300]
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, ValidationError
 
 from tessera_like.errors import InvalidRequest
 from tessera_like.partyinfo import MAX_CHALLENGE_SIZE, MIN_CHALLENGE_SIZE, Challenge, KeyClaim, PartyView
+from tessera_like.payload import EncodedPayload
 from tessera_like.types import (
     PAYLOAD_HASH_SIZE,
     PUBLIC_KEY_SIZE,
@@ -149,11 +151,58 @@ class ErrorResponse(_Wire):
     error: str
 
 
+class EncodedPayloadDocument(_Wire):
+    """An encoded payload as JSON: what `/encodedpayload/create` answers and
+    `/encodedpayload/decrypt` takes (Tessera's PayloadEncryptResponse / PayloadDecryptRequest,
+    plus our `mandatoryRecipients` and `privacyGroupId`). Every byte string is base64."""
+
+    sender_key: str = Field(alias="senderKey")
+    cipher_text: str = Field(alias="cipherText")
+    cipher_text_nonce: str = Field(alias="cipherTextNonce")
+    recipient_boxes: list[str] = Field(default_factory=list, alias="recipientBoxes")
+    recipient_nonce: str = Field(alias="recipientNonce")
+    recipient_keys: list[str] = Field(default_factory=list, alias="recipientKeys")
+    privacy_mode: StrictInt = Field(default=0, alias="privacyMode", description="0, 1, 2 or 3")
+    affected_contract_transactions: dict[str, str] = Field(
+        default_factory=dict, alias="affectedContractTransactions",
+        description="affected transaction key -> security hash, both base64")
+    exec_hash: str = Field(default="", alias="execHash")
+    mandatory_recipients: list[str] = Field(default_factory=list, alias="mandatoryRecipients")
+    privacy_group_id: str | None = Field(default=None, alias="privacyGroupId")
+
+
 # -- decoding helpers -------------------------------------------------------------------
+
+
+MAX_JSON_DEPTH = 128
+# A whole string (escapes included) is one token, so brackets inside strings are skipped.
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+def json_depth_exceeds(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> bool:
+    """Whether `raw` nests arrays/objects deeper than `max_depth` (outside strings).
+
+    Why before parsing: the stdlib decoder recurses in C, bounded only by the recursion limit;
+    a deep body would fail as RecursionError (or, under a raised limit, overflow the stack).
+    """
+    if raw.count(b"[") + raw.count(b"{") <= max_depth:
+        return False
+    depth = 0
+    for match in _JSON_TOKENS.finditer(raw):
+        char = raw[match.start()]
+        if char in b"[{":
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif char in b"]}":
+            depth -= 1
+    return False
 
 
 def parse_body(raw: bytes, model: type[M]) -> M:
     """Parse a JSON object into `model`; InvalidRequest naming the problem otherwise."""
+    if json_depth_exceeds(raw):
+        raise InvalidRequest(f"malformed JSON body: nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         document = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -227,6 +276,49 @@ def privacy_metadata(request: SendRequest | SendSignedRequest) -> PrivacyMetadat
         exec_hash=decode_b64(request.exec_hash, "execHash") if request.exec_hash else b"",
         mandatory_recipients=decode_key_list(request.mandatory_recipients, "mandatoryRecipients"),
         privacy_group_id=decode_b64(request.privacy_group_id, "privacyGroupId") if request.privacy_group_id else None,
+    )
+
+
+def encode_payload_document(payload: EncodedPayload) -> dict[str, Any]:
+    """The JSON form of `payload` (`EncodedPayloadDocument`); `privacyGroupId` only when set."""
+    document: dict[str, Any] = {
+        "senderKey": encode_b64(payload.sender_key),
+        "cipherText": encode_b64(payload.cipher_text),
+        "cipherTextNonce": encode_b64(payload.cipher_text_nonce),
+        "recipientBoxes": [encode_b64(b) for b in payload.recipient_boxes],
+        "recipientNonce": encode_b64(payload.recipient_nonce),
+        "recipientKeys": [encode_b64(k) for k in payload.recipient_keys],
+        "privacyMode": int(payload.privacy_mode),
+        "affectedContractTransactions": {encode_b64(h): encode_b64(s)
+                                         for h, s in payload.affected_contract_transactions},
+        "execHash": encode_b64(payload.exec_hash),
+        "mandatoryRecipients": [encode_b64(k) for k in payload.mandatory_recipients],
+    }
+    if payload.privacy_group_id is not None:
+        document["privacyGroupId"] = encode_b64(payload.privacy_group_id)
+    return document
+
+
+def decode_payload_document(document: EncodedPayloadDocument) -> EncodedPayload:
+    """The domain value of an `EncodedPayloadDocument`: InvalidRequest naming the field for
+    bad base64, a key not 32 bytes or a hash not 64 bytes. The payload codec's own checks
+    (sizes, counts, duplicates) are the manager's (`decrypt_payload`)."""
+    acoth = tuple(
+        (decode_hash(h, f"affectedContractTransactions key {i}"),
+         decode_b64(s, f"affectedContractTransactions value {i}"))
+        for i, (h, s) in enumerate(document.affected_contract_transactions.items()))
+    return EncodedPayload(
+        sender_key=decode_public_key(document.sender_key, "senderKey"),
+        cipher_text=decode_b64(document.cipher_text, "cipherText"),
+        cipher_text_nonce=decode_b64(document.cipher_text_nonce, "cipherTextNonce"),
+        recipient_boxes=tuple(decode_b64(b, f"recipientBoxes[{i}]") for i, b in enumerate(document.recipient_boxes)),
+        recipient_nonce=decode_b64(document.recipient_nonce, "recipientNonce"),
+        recipient_keys=decode_key_list(document.recipient_keys, "recipientKeys"),
+        privacy_mode=PrivacyMode.from_flag(document.privacy_mode),
+        affected_contract_transactions=acoth,
+        exec_hash=decode_b64(document.exec_hash, "execHash") if document.exec_hash else b"",
+        mandatory_recipients=decode_key_list(document.mandatory_recipients, "mandatoryRecipients"),
+        privacy_group_id=decode_b64(document.privacy_group_id, "privacyGroupId") if document.privacy_group_id else None,
     )
 
 
@@ -309,6 +401,7 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 __all__ = [
+    "EncodedPayloadDocument",
     "ErrorResponse",
     "KeyEntry",
     "KeyResponse",
@@ -328,9 +421,11 @@ __all__ = [
     "decode_key_header",
     "decode_key_list",
     "decode_party_info",
+    "decode_payload_document",
     "decode_public_key",
     "encode_b64",
     "encode_party_info",
+    "encode_payload_document",
     "inline_schema",
     "parse_body",
     "privacy_metadata",

@@ -1,6 +1,7 @@
 """The node's unlocked accounts: which senders it signs for, and how.
 
-Public transactions are signed with eth-account, private markers with `chain/marker.py`.
+Public transactions and EIP-191 messages (`eth_sign`) are signed with eth-account, private
+markers with `chain/marker.py`.
 Concurrent sends from one account take `sender_lock`, so that nonce, signature and pool
 admission happen in one step and concurrent callers get consecutive nonces.
 """
@@ -12,11 +13,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from eth_account import Account
+from eth_account.messages import encode_defunct
 
 from engine.chain.genesis import DevAccount
 from engine.chain.marker import sign_private_marker
 from engine.errors import TransactionRejected
 from engine.types import Address
+
+MSG_UNKNOWN_ACCOUNT = "unknown account"  # geth's accounts.ErrUnknownAccount, word for word
 
 
 class UnlockedAccounts:
@@ -38,6 +42,13 @@ class UnlockedAccounts:
             raise TransactionRejected(f"unknown account: 0x{sender.hex()} is not unlocked on this node")
         return account
 
+    def find(self, signer: bytes) -> DevAccount:
+        """The account, or geth's bare `unknown account` (the signing methods' wording)."""
+        account = self._accounts.get(signer)
+        if account is None:
+            raise TransactionRejected(MSG_UNKNOWN_ACCOUNT)
+        return account
+
     def sender_lock(self, sender: bytes) -> threading.Lock:
         with self._locks_guard:
             lock = self._locks.get(sender)
@@ -53,3 +64,9 @@ class UnlockedAccounts:
     def sign_marker(self, sender: bytes, nonce: int, gas: int, to: bytes | None, payload_hash: bytes) -> bytes:
         """A signed private marker carrying `payload_hash`."""
         return sign_private_marker(self.require(sender).private_key, nonce, gas, to, payload_hash)
+
+    def sign_message(self, signer: bytes, message: bytes) -> bytes:
+        """geth's `eth_sign`: the 65-byte signature (r, s, v = 27/28) of keccak256 of
+        "\\x19Ethereum Signed Message:\\n" + len(message) + message (EIP-191 version 0x45)."""
+        signed = Account.sign_message(encode_defunct(primitive=message), self.find(signer).private_key)
+        return bytes(signed.signature)

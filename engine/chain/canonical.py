@@ -3,7 +3,8 @@
 Every role of the node (importer, producer, reads) goes through this object: it resolves
 block ids, persists a block and commits it with whatever the private side wrote in the
 same database transaction, or rolls the block back. Every use of the py-evm chain holds
-`lock`; the lock order is always chain → pool.
+`lock`; the lock order is always chain → pool. RPC calls and state reads instead run on a
+committed snapshot (`committed_header`, `snapshot_vm`) and never take the lock.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import rlp
@@ -25,7 +27,7 @@ from eth_utils import keccak
 from trie import HexaryTrie
 
 from engine.abc import PrivateStateAPI
-from engine.chain.genesis import GenesisSpec
+from engine.chain.genesis import LEGACY_GENESIS_BASE_FEE, GenesisSpec
 from engine.chain.txpool import AccountView
 from engine.chain.views import receipt_views
 from engine.chain.vm import PrivnetVM, make_vm_class
@@ -68,6 +70,8 @@ class CanonicalChain:
         self.block_class = vm_class.get_block_class()
         self.lock = threading.RLock()
         self._chain = self._open()
+        # The same chain over the read-only connection: it sees committed blocks only.
+        self._snapshot_chain = self.chain_class(AtomicDB(self.database.reader))
         self.head: BlockHeaderAPI = self._chain.get_canonical_head()
         self._account_cache: tuple[bytes, dict[bytes, AccountView]] = (self.head.hash, {})
         self._receipts: _LRU = _LRU(RECENT_CACHE_SIZE)
@@ -82,6 +86,11 @@ class CanonicalChain:
             chain = self.chain_class(self.database.atomic)
             stored = kv[marker]
             ours = self._genesis_hash_of_spec()
+            if stored != ours and self.genesis.base_fee_per_gas != LEGACY_GENESIS_BASE_FEE:
+                # A database made from the built-in dev genesis before it said base fee 0.
+                legacy = replace(self.genesis, base_fee_per_gas=LEGACY_GENESIS_BASE_FEE)
+                if self._genesis_hash_of_spec(legacy) == stored:
+                    self.genesis, ours = legacy, stored
             if chain.get_canonical_block_header_by_number(0).hash != stored or stored != ours:
                 raise ChainHalted(f"the database was created with another genesis (0x{stored.hex()}; "
                                   f"this node's genesis is 0x{ours.hex()})")
@@ -98,9 +107,10 @@ class CanonicalChain:
         self.database.commit()
         return chain
 
-    def _genesis_hash_of_spec(self) -> bytes:
+    def _genesis_hash_of_spec(self, spec: GenesisSpec | None = None) -> bytes:
         """The genesis hash this node's spec gives, built on a scratch in-memory database."""
-        scratch = self.chain_class.from_genesis(AtomicDB(), self.genesis.header_params(), self.genesis.state())
+        spec = spec or self.genesis
+        scratch = self.chain_class.from_genesis(AtomicDB(), spec.header_params(), spec.state())
         return bytes(scratch.get_canonical_head().hash)
 
     # -- writing a block (caller holds the lock) ---------------------------------------------
@@ -179,6 +189,32 @@ class CanonicalChain:
 
     def state_at(self, header: BlockHeaderAPI) -> StateAPI:
         return self._chain.get_vm(header).state
+
+    # -- committed snapshot (no lock) -------------------------------------------------------
+    def committed_header(self, block_id: BlockId) -> BlockHeaderAPI:
+        """`header(block_id)` without the lock, read from committed data only (see SqliteReader).
+
+        Why: a call or state read must not wait while the node-loop thread builds a block.
+        """
+        head = self.head
+        if isinstance(block_id, bytes):
+            try:
+                return self._snapshot_chain.get_block_header_by_hash(block_id)
+            except HeaderNotFound:
+                raise ResourceNotFound(f"block {block_id.hex()} not found") from None
+        if isinstance(block_id, str):
+            return self._snapshot_chain.get_canonical_block_header_by_number(0) if block_id == "earliest" else head
+        if block_id > head.block_number:
+            raise ResourceNotFound(f"block {block_id} not found (head is {head.block_number})")
+        return self._snapshot_chain.get_canonical_block_header_by_number(block_id)
+
+    def snapshot_vm(self, header: BlockHeaderAPI) -> Any:
+        """A VM at committed `header` on the read-only connection. Each VM builds its own state
+        objects, so concurrent calls share nothing mutable; a write through it raises."""
+        return self._snapshot_chain.get_vm(header)
+
+    def snapshot_state(self, header: BlockHeaderAPI) -> StateAPI:
+        return self.snapshot_vm(header).state
 
     def account_at_head(self, address: bytes) -> AccountView:
         """Nonce and balance at the committed head, without the lock (see SqliteReader).

@@ -12,6 +12,10 @@ from eth_utils import keccak, to_checksum_address
 
 DEV_BALANCE = 10**6 * 10**18  # one million ether per development account
 GENESIS_TIMESTAMP = 1_700_000_000
+# What py-evm put in genesis headers before the spec carried a base fee (EIP-1559's initial
+# 1 gwei, while every later block says 0). A genesis file without `baseFeePerGas` keeps it, so
+# networks created then keep their genesis hash; new specs say 0, as GoQuorum's gas-free chain.
+LEGACY_GENESIS_BASE_FEE = 10**9
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class GenesisSpec:
     timestamp: int
     alloc: dict[bytes, int]  # address → balance in wei
     extra_data: bytes = b"privnet"
+    base_fee_per_gas: int = 0
 
     def header_params(self) -> dict[str, Any]:
         return {
@@ -51,7 +56,7 @@ class GenesisSpec:
             "timestamp": self.timestamp,
             "extra_data": self.extra_data,
             "nonce": b"\x00" * 8,
-            "base_fee_per_gas": 0,
+            "base_fee_per_gas": self.base_fee_per_gas,
         }
 
     def state(self) -> dict[bytes, dict[str, Any]]:
@@ -63,6 +68,7 @@ class GenesisSpec:
             "gasLimit": hex(self.gas_limit),
             "timestamp": hex(self.timestamp),
             "extraData": "0x" + self.extra_data.hex(),
+            "baseFeePerGas": hex(self.base_fee_per_gas),
             "alloc": {to_checksum_address(a): {"balance": hex(b)} for a, b in sorted(self.alloc.items())},
         }
 
@@ -73,6 +79,7 @@ class GenesisSpec:
             gas_limit=int(data["gasLimit"], 16),
             timestamp=int(data["timestamp"], 16),
             extra_data=bytes.fromhex(data.get("extraData", "0x")[2:]),
+            base_fee_per_gas=int(data["baseFeePerGas"], 16) if "baseFeePerGas" in data else LEGACY_GENESIS_BASE_FEE,
             alloc={bytes.fromhex(a[2:]): int(v["balance"], 16) for a, v in data["alloc"].items()},
         )
 

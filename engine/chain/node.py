@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from eth.abc import BlockAPI, SignedTransactionAPI
+from eth.vm.forks.prague.constants import PER_EMPTY_ACCOUNT_BASE_COST
 from eth_account import Account
 from eth_utils import to_checksum_address
 
@@ -35,12 +36,15 @@ from engine.chain.marker import check_marker_shape, is_private_marker
 from engine.chain.noprivacy import NoPrivateState
 from engine.chain.producer import BlockProducer
 from engine.chain.reads import ChainReads
+from engine.chain.simulate import Simulator
 from engine.chain.txpool import TxPool
+from engine.chain.unsigned import encode_unsigned
 from engine.chain.views import block_view
 from engine.config import NodeSettings
 from engine.db.store import NodeDatabase
 from engine.errors import ChainHalted, InvalidParams, OrderingUnavailable, TransactionRejected
 from engine.types import (
+    AccessListResult,
     Address,
     BlockId,
     BlockView,
@@ -49,6 +53,9 @@ from engine.types import (
     LogFilter,
     LogView,
     ReceiptView,
+    SimulatedBlock,
+    SimulateOptions,
+    StateOverrides,
     TransactionView,
     TxRequest,
 )
@@ -75,7 +82,9 @@ class Node(NodeAPI):
         self.pool = TxPool(self.chain.account_at_head, settings.block_gas_limit, settings.txpool_max_size,
                            settings.txpool_max_gap)
         self.reads = ChainReads(self.chain, self.pool, private)
-        self.calls = CallRunner(self.chain, private)
+        self.calls = CallRunner(self.chain, private, gas_cap=settings.rpc.gas_cap,
+                                evm_timeout_s=settings.rpc.evm_timeout_s)
+        self.simulator = Simulator(self.calls)
         self.importer = BlockImporter(self.chain, ordering, private)
         self.producer = BlockProducer(settings.name, self.chain, self.pool, ordering, private, self._decode_raw,
                                       settings.max_txs_per_block)
@@ -86,6 +95,7 @@ class Node(NodeAPI):
         self.halted: str | None = None
         self._halted_at = 0.0
         self._last_block_at = 0.0
+        self._last_head_at = time.monotonic()  # when the head last moved (any producer), for empty blocks
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -154,12 +164,17 @@ class Node(NodeAPI):
         next nonce instead of one of theirs. Those that no longer fit are left to the producer.
         """
         restored = 0
+        replaced: list[bytes] = []
         for raw in self.ordering.take_pending(self.settings.txpool_max_size):
             try:
                 tx = self._decode_raw(raw)
-                restored += self.pool.add(tx, raw, tx.sender)
+                admission = self.pool.admit(tx, raw, tx.sender)
             except (TransactionRejected, InvalidParams):
                 continue
+            restored += admission.added
+            if admission.replaced is not None:  # killed between a replacement's submit and withdrawal
+                replaced.append(admission.replaced)
+        self.ordering.acknowledge(replaced)
         if restored:
             logger.info("%s: %d submitted transactions not yet mined are pending again", self.settings.name, restored)
 
@@ -171,11 +186,13 @@ class Node(NodeAPI):
 
     def _loop(self) -> None:
         max_wait = self.settings.max_block_time_ms / 1000
+        empty_interval = self.settings.empty_block_interval_s
         producer = self.producer
         while not self._stop.is_set():
             try:
                 imported = self._catch_up()
                 producer.producing = self._may_produce() and self.ordering.is_producer()
+                wait_limit = max_wait
                 if producer.producing:
                     producer.pull_submissions()
                     if self.pool.has_ready():
@@ -186,10 +203,19 @@ class Node(NodeAPI):
                         producer.produce_block()
                         self._last_block_at = time.monotonic()
                         continue
+                    if empty_interval > 0:
+                        # QBFT's block period: an idle chain still grows, so confirmation counts
+                        # (ethers' tx.wait(n), web3's wait for n blocks) come to an end.
+                        due = self._last_head_at + empty_interval - time.monotonic()
+                        if due <= 0:
+                            producer.produce_block(allow_empty=True)
+                            self._last_block_at = self._last_head_at = time.monotonic()
+                            continue
+                        wait_limit = min(max_wait, due)
                 if not imported:
                     # Every submission, the producer's own included, goes through the ordering
                     # service first, so its activity is all a producer waits for too.
-                    self.ordering.wait_for_activity(max_wait)
+                    self.ordering.wait_for_activity(wait_limit)
             except OrderingUnavailable as exc:
                 logger.warning("%s: %s; retrying", self.settings.name, exc.message)
                 self._stop.wait(0.5)
@@ -208,6 +234,7 @@ class Node(NodeAPI):
         return self.halted is None or time.monotonic() - self._halted_at > RESIGN_PAUSE_S
 
     def _after_commit(self, block: BlockAPI) -> None:
+        self._last_head_at = time.monotonic()
         self.pool.remove_mined([(tx.sender, tx.nonce) for tx in block.transactions])
         if self._subscribers:
             view = block_view(block, full=False)
@@ -235,10 +262,13 @@ class Node(NodeAPI):
             return Hash32(tx.hash)  # already pooled, hence already durable
         self.ordering.submit([raw])
         try:
-            self.pool.add(tx, raw, tx.sender)
+            admission = self.pool.admit(tx, raw, tx.sender)
         except TransactionRejected:
             self.ordering.acknowledge([bytes(tx.hash)])
             raise
+        if admission.replaced is not None:
+            # Withdraw the replaced one; a producer that pulled it already drops it (txpool.py).
+            self.ordering.acknowledge([admission.replaced])
         return Hash32(tx.hash)
 
     # -- NodeAPI: submission -----------------------------------------------------------
@@ -257,7 +287,9 @@ class Node(NodeAPI):
             # Private sends go through the privacy service, which submits a signed marker.
             raise TransactionRejected("private transactions need a privacy manager on this node")
         if request.gas is None:
-            request = replace(request, gas=self.estimate_gas(request, "latest"))
+            # The estimate runs without the EIP-7702 authorizations: add their intrinsic cost.
+            extra = PER_EMPTY_ACCOUNT_BASE_COST * len(request.authorization_list)
+            request = replace(request, gas=self.estimate_gas(request, "latest") + extra)
         with self.unlocked.sender_lock(request.sender):
             return self.send_raw_transaction(self.unlocked.sign_transaction(request.sender,
                                                                             self.fill_transaction(request)))
@@ -277,6 +309,13 @@ class Node(NodeAPI):
             fields["maxFeePerGas"] = request.max_fee_per_gas or 0
             fields["maxPriorityFeePerGas"] = request.max_priority_fee_per_gas or 0
             fields["type"] = 2
+        if request.authorization_list:  # EIP-7702: signed as given, never dropped
+            fields["type"] = 4
+            fields["authorizationList"] = [
+                {"chainId": a.chain_id, "address": to_checksum_address(a.address), "nonce": a.nonce,
+                 "yParity": a.y_parity, "r": a.r, "s": a.s}
+                for a in request.authorization_list
+            ]
         if request.access_list:
             fields["accessList"] = [
                 {"address": to_checksum_address(a), "storageKeys": ["0x" + s.to_bytes(32, "big").hex() for s in slots]}
@@ -285,6 +324,21 @@ class Node(NodeAPI):
             if "gasPrice" in fields:
                 fields["type"] = 1
         return fields
+
+    # -- NodeAPI: signing for external submission ------------------------------------------
+    def sign_message(self, signer: Address, message: bytes) -> bytes:
+        return self.unlocked.sign_message(signer, message)
+
+    def sign_transaction(self, request: TxRequest) -> bytes:
+        if request.sender is None:
+            raise InvalidParams("missing value for required argument 'from'")
+        self.unlocked.find(request.sender)
+        return self.unlocked.sign_transaction(request.sender, self.fill_transaction(request))
+
+    def fill_unsigned(self, request: TxRequest) -> bytes:
+        if request.sender is None:
+            raise InvalidParams("missing value for required argument 'from'")
+        return encode_unsigned(self.chain.tx_builder, self.fill_transaction(request))
 
     # -- NodeAPI: reads, delegated to their roles ----------------------------------------
     def block_number(self) -> int:
@@ -298,6 +352,12 @@ class Node(NodeAPI):
 
     def get_transaction_by_block(self, block_id: BlockId, index: int) -> TransactionView | None:
         return self.reads.get_transaction_by_block(block_id, index)
+
+    def get_raw_transaction(self, tx_hash: Hash32) -> bytes | None:
+        return self.reads.get_raw_transaction(tx_hash)
+
+    def get_raw_transaction_by_block(self, block_id: BlockId, index: int) -> bytes | None:
+        return self.reads.get_raw_transaction_by_block(block_id, index)
 
     def get_receipt(self, tx_hash: Hash32) -> ReceiptView | None:
         return self.reads.get_receipt(tx_hash)
@@ -320,11 +380,18 @@ class Node(NodeAPI):
     def get_storage_root(self, address: Address, block_id: BlockId) -> Hash32:
         return self.reads.get_storage_root(address, block_id)
 
-    def call(self, request: TxRequest, block_id: BlockId) -> bytes:
-        return self.calls.call(request, block_id)
+    def call(self, request: TxRequest, block_id: BlockId, overrides: StateOverrides | None = None) -> bytes:
+        return self.calls.call(request, block_id, overrides)
 
-    def estimate_gas(self, request: TxRequest, block_id: BlockId) -> int:
-        return self.calls.estimate_gas(request, block_id)
+    def estimate_gas(self, request: TxRequest, block_id: BlockId, overrides: StateOverrides | None = None) -> int:
+        return self.calls.estimate_gas(request, block_id, overrides)
+
+    def create_access_list(self, request: TxRequest, block_id: BlockId,
+                           overrides: StateOverrides | None = None) -> AccessListResult:
+        return self.calls.create_access_list(request, block_id, overrides)
+
+    def simulate(self, options: SimulateOptions, block_id: BlockId) -> list[SimulatedBlock]:
+        return self.simulator.simulate(options, block_id)
 
     def fee_history(self, block_count: int, newest: BlockId,
                     reward_percentiles: tuple[float, ...] | None) -> FeeHistory:
@@ -342,6 +409,9 @@ class Node(NodeAPI):
 
     def subscribe_new_blocks(self, callback: Callable[[BlockView], None]) -> None:
         self._subscribers.append(callback)
+
+    def subscribe_pending_transactions(self, callback: Callable[[Hash32], None]) -> None:
+        self.pool.listeners.append(lambda tx_hash: callback(Hash32(tx_hash)))
 
 
 def open_database(settings: NodeSettings) -> NodeDatabase:

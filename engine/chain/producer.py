@@ -51,16 +51,21 @@ class BlockProducer:
                 continue  # submitted at this node: pooled already (a transaction's hash is keccak of its bytes)
             try:
                 tx = self.decode(raw)
-                self.pool.add(tx, raw, tx.sender)
+                replaced = self.pool.admit(tx, raw, tx.sender).replaced
             except (TransactionRejected, InvalidParams) as exc:
                 logger.info("dropped a forwarded transaction: %s", exc.message)
                 refused.append(keccak(raw))
+                continue
+            if replaced is not None:
+                refused.append(replaced)  # outbid by a same-nonce replacement: never to be mined
         self.ordering.acknowledge(refused)
 
-    def produce_block(self) -> None:
+    def produce_block(self, allow_empty: bool = False) -> None:
+        """Build and append the next block from the pool's ready batch; an empty pool makes a
+        block only with `allow_empty` (the node's `empty_block_interval_s` clock)."""
         # The batch and the payloads are gathered without the chain lock: RPC reads go on meanwhile.
         batch = self.pool.ready_batch(self.max_txs_per_block)
-        if not batch:
+        if not batch and not allow_empty:
             return
         chain = self.chain
         txs = [p.tx for p in batch]

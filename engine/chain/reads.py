@@ -60,6 +60,19 @@ class ChainReads:
             return None
         return transaction_view(block.transactions[index], block, index, _base_fee(block))
 
+    def get_raw_transaction(self, tx_hash: Hash32) -> bytes | None:
+        loc = self.chain.locate(tx_hash)
+        if loc is None:
+            pooled = self.pool.get(tx_hash)
+            return bytes(pooled.tx.encode()) if pooled is not None else None
+        return self.get_raw_transaction_by_block(loc[0], loc[1])
+
+    def get_raw_transaction_by_block(self, block_id: BlockId, index: int) -> bytes | None:
+        block = self.chain.block(block_id)
+        if block is None or not 0 <= index < len(block.transactions):
+            return None
+        return bytes(block.transactions[index].encode())
+
     def _visible_receipt(self, public: ReceiptView) -> ReceiptView:
         """This node's view: the private receipt where it is a party, else the public one."""
         if not public.is_private:
@@ -106,40 +119,36 @@ class ChainReads:
                           gas_used_ratio=tuple(ratios), reward=rewards)
 
     # -- account state ---------------------------------------------------------------------
+    # Read on a snapshot of a committed block, without the chain lock: a read never waits
+    # for the block being built (see CanonicalChain.committed_header).
     def _read_state(self, address: Address, block_id: BlockId) -> StateAPI:
-        """The state holding `address`: the private one when it exists there (dual state).
-        Caller holds the chain lock."""
-        header = self.chain.header(block_id)
-        public = self.chain.state_at(header)
+        """The state holding `address`: the private one when it exists there (dual state)."""
+        header = self.chain.committed_header(block_id)
+        public = self.chain.snapshot_state(header)
         return self.private.state_for(address, header, public) or public
 
     def get_balance(self, address: Address, block_id: BlockId) -> int:
-        with self.chain.lock:
-            return int(self._read_state(address, block_id).get_balance(address))
+        return int(self._read_state(address, block_id).get_balance(address))
 
     def get_nonce(self, address: Address, block_id: BlockId) -> int:
         if block_id in ("latest", "pending"):
             nonce = self.chain.account_at_head(address).nonce
         else:
-            with self.chain.lock:
-                nonce = int(self.chain.state_at(self.chain.header(block_id)).get_nonce(address))
+            nonce = int(self.chain.snapshot_state(self.chain.committed_header(block_id)).get_nonce(address))
         if block_id == "pending":
             return self.pool.pending_nonce(address, nonce)
         return nonce
 
     def get_code(self, address: Address, block_id: BlockId) -> bytes:
-        with self.chain.lock:
-            return bytes(self._read_state(address, block_id).get_code(address))
+        return bytes(self._read_state(address, block_id).get_code(address))
 
     def get_storage_at(self, address: Address, slot: int, block_id: BlockId) -> bytes:
-        with self.chain.lock:
-            value = self._read_state(address, block_id).get_storage(address, slot)
+        value = self._read_state(address, block_id).get_storage(address, slot)
         return int(value).to_bytes(32, "big")
 
     def get_storage_root(self, address: Address, block_id: BlockId) -> Hash32:
-        with self.chain.lock:
-            state: Any = self._read_state(address, block_id)
-            return Hash32(state._account_db._get_storage_root(address))
+        state: Any = self._read_state(address, block_id)
+        return Hash32(state._account_db._get_storage_root(address))
 
 
 def _base_fee(block: BlockAPI) -> int:
@@ -159,9 +168,9 @@ def _bloom_may_match(bloom: int, log_filter: LogFilter) -> bool:
 def _log_matches(log: LogView, log_filter: LogFilter) -> bool:
     if log_filter.addresses and log.address not in log_filter.addresses:
         return False
+    if len(log_filter.topics) > len(log.topics):
+        return False  # as geth: a null position still needs a topic there
     for i, wanted in enumerate(log_filter.topics):
-        if wanted is None or not wanted:
-            continue
-        if i >= len(log.topics) or log.topics[i] not in wanted:
+        if wanted and log.topics[i] not in wanted:
             return False
     return True

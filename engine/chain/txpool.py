@@ -3,6 +3,13 @@
 Admission (each failure a `TransactionRejected` with geth's wording, which tools grep for):
 signature, chain id, size, intrinsic gas, block gas limit, nonce too low, nonce gap limit,
 balance for gas * price + value, pool capacity, replacement only by a >= 10% higher fee.
+
+Note: a replacement (same sender and nonce) must raise both the fee cap and the tip, strictly
+and by at least `REPLACEMENT_BUMP_PERCENT` (geth's legacypool rule). On this gas-price-0 chain
+that refuses every replacement of a zero-fee transaction: a same-fee one would otherwise let
+anyone's retry silently swap what was acknowledged. The replaced transaction is still a
+submission in the ordering service; `admit` names it so the node withdraws it there, and a
+producer that meets it anyway refuses it (underpriced, or nonce too low once one is mined).
 """
 
 from __future__ import annotations
@@ -35,6 +42,21 @@ def _tip(tx: SignedTransactionAPI) -> int:
     return int(getattr(tx, "max_priority_fee_per_gas", None) or getattr(tx, "gas_price", 0) or 0)
 
 
+def _outbids(new: SignedTransactionAPI, old: SignedTransactionAPI) -> bool:
+    """geth's `list.Add`: both fees strictly higher, and each at least old * (100 + bump) / 100."""
+    bump = 100 + REPLACEMENT_BUMP_PERCENT
+    return all(
+        fee(new) > fee(old) and fee(new) >= fee(old) * bump // 100
+        for fee in (_fee_cap, _tip)
+    )
+
+
+@dataclass(frozen=True)
+class Admission:
+    added: bool  # False: already pooled (idempotent resubmission)
+    replaced: bytes | None = None  # hash of the same-nonce transaction this one replaced
+
+
 @dataclass
 class AccountView:
     nonce: int
@@ -54,6 +76,9 @@ class TxPool:
     _mined_next: dict[bytes, int] = field(default_factory=dict)  # see pending_nonce
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _seq: count = field(default_factory=count)
+    # Called with each newly pooled transaction's hash, outside the pool lock (pending-transaction
+    # feeds of the RPC layer); a listener must be quick and must not raise.
+    listeners: list[Callable[[bytes], None]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self._by_hash)
@@ -81,12 +106,16 @@ class TxPool:
 
     def add(self, tx: SignedTransactionAPI, raw: bytes, sender: bytes) -> bool:
         """Add a transaction; False if it was already known (idempotent resubmission)."""
+        return self.admit(tx, raw, sender).added
+
+    def admit(self, tx: SignedTransactionAPI, raw: bytes, sender: bytes) -> Admission:
+        """`add`, also naming the transaction a replacement pushed out (to withdraw it elsewhere)."""
         self.validate(tx, sender)
         # Read the account before taking the pool lock: lock order is always chain → pool.
         account = self.state_reader(sender)
         with self._lock:
             if tx.hash in self._by_hash:
-                return False
+                return Admission(False)
             queue = self._by_sender.get(sender, {})
             self._check_admission(tx, account, queue)
             existing = queue.get(tx.nonce)
@@ -96,7 +125,10 @@ class TxPool:
             queue[tx.nonce] = pooled
             self._by_sender[sender] = queue
             self._by_hash[tx.hash] = pooled
-            return True
+            admission = Admission(True, None if existing is None else bytes(existing.tx.hash))
+        for listener in self.listeners:
+            listener(bytes(tx.hash))
+        return admission
 
     def _check_admission(self, tx: SignedTransactionAPI, account: AccountView, queue: dict[int, PooledTx]) -> None:
         if tx.nonce < account.nonce:
@@ -115,8 +147,7 @@ class TxPool:
             )
         existing = queue.get(tx.nonce)
         if existing is not None:
-            bump = 100 + REPLACEMENT_BUMP_PERCENT
-            if _fee_cap(tx) * 100 < _fee_cap(existing.tx) * bump or _tip(tx) * 100 < _tip(existing.tx) * bump:
+            if not _outbids(tx, existing.tx):
                 raise TransactionRejected("replacement transaction underpriced")
         elif len(self._by_hash) >= self.max_size:
             raise TransactionRejected("txpool is full")

@@ -7,7 +7,9 @@ from eth._utils.address import generate_contract_address
 from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
 
-from engine.types import Address, BlockView, Hash32, LogView, ReceiptView, TransactionView
+from engine.types import Address, BlockView, Hash32, LogView, ReceiptView, SignedAuthorization, TransactionView
+
+SET_CODE_TX_TYPE = 4  # EIP-7702
 
 
 def tx_type(tx: SignedTransactionAPI) -> int:
@@ -48,7 +50,14 @@ def transaction_view(tx: SignedTransactionAPI, block: BlockAPI | None = None, in
         block_number=int(block.number) if block is not None else None,
         transaction_index=index,
         is_private=bool(getattr(tx, "is_private", False)),
+        authorization_list=_authorizations(tx) if kind == SET_CODE_TX_TYPE else None,
     )
+
+
+def _authorizations(tx: SignedTransactionAPI) -> tuple[SignedAuthorization, ...]:
+    return tuple(SignedAuthorization(chain_id=int(a.chain_id), address=Address(a.address), nonce=int(a.nonce),
+                                     y_parity=int(a.y_parity), r=int(a.r), s=int(a.s))
+                 for a in tx.authorization_list)
 
 
 def contract_address_for(tx: SignedTransactionAPI) -> Address | None:

@@ -8,10 +8,17 @@ Deviations from Ethereum mainnet, each one GoQuorum's or a permissioned chain's:
    (the node's `PrivateStateAPI`).
 3. Gas-free network: the base fee is pinned to 0 (GoQuorum runs with gas price 0).
 4. Sub-second blocks: a child's timestamp may equal its parent's (must not go back).
+
+Not a deviation: RPC calls may run under a deadline (`evm_deadline`), which py-evm cannot
+cancel on its own; block execution never has one.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import rlp
@@ -19,14 +26,17 @@ from eth.abc import BlockHeaderAPI, ComputationAPI, SignedTransactionAPI
 from eth.constants import POST_MERGE_DIFFICULTY, POST_MERGE_NONCE, POST_MERGE_OMMERS_HASH
 from eth.validation import validate_gas_limit, validate_length_lte
 from eth.vm.base import BlockAndMetaWitness
+from eth.vm.code_stream import CodeStream
 from eth.vm.forks.prague import DEPOSIT_CONTRACT_ADDRESS, DEPOSIT_REQUEST_TYPE, PragueVM
 from eth.vm.forks.prague.blocks import PragueBlock, PragueBlockHeader
+from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.headers import create_prague_header_from_parent
 from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth.vm.interrupt import EVMMissingData
 from eth.vm.message import Message
+from eth.vm.opcode_values import STOP
 from eth_utils import ValidationError, keccak
 from rlp.sedes import CountableList
 
@@ -97,16 +107,79 @@ class PrivnetTransactionExecutor(PragueTransactionExecutor):
         return self.finalize_computation(transaction, computation)
 
 
+# -- deadlines for RPC calls -------------------------------------------------------------------
+
+DEADLINE_CHECK_EVERY = 1024  # opcodes between two clock reads
+_deadline = threading.local()
+
+
+class ExecutionTimeout(Exception):  # noqa: N818 - a signal, like py-evm's EVMMissingData
+    """Raised out of the opcode loop when the thread's call deadline has passed.
+
+    Why not a VMError: every computation frame swallows a VMError and its parent would run
+    on; this one unwinds the whole call at once.
+    """
+
+
+@contextmanager
+def evm_deadline(seconds: float) -> Iterator[None]:
+    """Computations started on this thread inside the block stop `seconds` from now (0: never)."""
+    previous = getattr(_deadline, "at", None)
+    _deadline.at = time.monotonic() + seconds if seconds > 0 else None
+    try:
+        yield
+    finally:
+        _deadline.at = previous
+
+
+class _DeadlineCodeStream(CodeStream):
+    __slots__ = ["_deadline_at"]
+
+    def __init__(self, code_bytes: bytes, deadline_at: float) -> None:
+        super().__init__(code_bytes)
+        self._deadline_at = deadline_at
+
+    def __iter__(self) -> Iterator[int]:
+        # CodeStream.__iter__ plus a countdown: the clock is read once per DEADLINE_CHECK_EVERY opcodes.
+        code = self._raw_code_bytes
+        deadline_at = self._deadline_at
+        countdown = DEADLINE_CHECK_EVERY
+        while True:
+            try:
+                opcode = code[self.program_counter]
+            except IndexError:
+                break
+            self.program_counter += 1
+            countdown -= 1
+            if not countdown:
+                if time.monotonic() > deadline_at:
+                    raise ExecutionTimeout
+                countdown = DEADLINE_CHECK_EVERY
+            yield opcode
+        yield STOP
+
+
+class PrivnetComputation(PragueComputation):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        deadline_at = getattr(_deadline, "at", None)
+        if deadline_at is not None:
+            self.code = _DeadlineCodeStream(self.msg.code, deadline_at)
+
+
 class PrivnetState(PragueState):
+    computation_class = PrivnetComputation
     transaction_executor_class = PrivnetTransactionExecutor
     private_executor: PrivateStateAPI | None = None
 
 
 def _create_header_from_parent(parent_header: BlockHeaderAPI | None, **params: Any) -> BlockHeaderAPI:
-    params.pop("base_fee_per_gas", None)
+    # Every block's base fee is 0; the genesis takes its spec's (0, or 1 gwei for genesis
+    # files written before the spec had `baseFeePerGas`: their hash must not change).
+    base_fee = params.pop("base_fee_per_gas", None)
     header = create_prague_header_from_parent(parent_header, **params)
     if parent_header is None:
-        return header
+        return header if base_fee is None else header.copy(base_fee_per_gas=base_fee)
     return header.copy(base_fee_per_gas=0)
 
 

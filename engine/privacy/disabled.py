@@ -13,6 +13,9 @@ class NoPrivateTransactions(PrivateTransactionsAPI):
     def send_transaction(self, request: TxRequest) -> Hash32:
         raise TransactionRejected(MSG_NO_MANAGER)
 
+    def fill_transaction(self, request: TxRequest) -> bytes:
+        raise TransactionRejected(MSG_NO_MANAGER)
+
     def send_raw_private_transaction(self, raw: bytes, private_for: tuple[PtmPublicKey, ...],
                                      privacy_flag: PrivacyFlag,
                                      mandatory_for: tuple[PtmPublicKey, ...]) -> Hash32:

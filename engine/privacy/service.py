@@ -12,8 +12,9 @@ from engine.abc import NodeAPI, PrivacyManagerClientAPI, PrivateTransactionsAPI,
 from engine.chain.accounts import UnlockedAccounts
 from engine.chain.intake import decode_raw_transaction
 from engine.chain.marker import PAYLOAD_HASH_BYTES, is_private_marker, marker_min_gas, marker_payload_hash
+from engine.chain.unsigned import encode_unsigned_marker
 from engine.chain.vm import PrivnetTransactionBuilder
-from engine.errors import InvalidParams, PrivateTransactionRejected
+from engine.errors import InvalidParams, PrivateTransactionRejected, TransactionRejected
 from engine.privacy.private_state import MSG_VALUE, PrivateStateManager
 from engine.types import Address, Hash32, PayloadHash, PrivacyFlag, PtmPublicKey, TxRequest
 
@@ -55,6 +56,11 @@ class PrivateTransactionService(PrivateTransactionsAPI):
         if request.sender is None:
             raise InvalidParams("missing value for required argument 'from'")
         self.accounts.require(request.sender)
+        min_gas = marker_min_gas(creating=request.to is None)
+        if request.gas is not None and request.gas < min_gas:
+            # Refused before the manager sees the payload. GoQuorum's pool charges intrinsic gas
+            # on the public form (the hash), not on the private payload (core/state_transition.go).
+            raise TransactionRejected(f"intrinsic gas too low: have {request.gas}, want {min_gas}")
         self._validate_send(request)
         gas = request.gas if request.gas is not None else self.node.estimate_gas(request, "latest")
         key = bytes(self.manager.send(request.data, private.private_from, private.private_for, private.privacy_flag,
@@ -62,13 +68,31 @@ class PrivateTransactionService(PrivateTransactionsAPI):
         self.private_state.note_sent(key, ReceivedPayload(request.data, private.privacy_flag, (), b"",
                                                           private.mandatory_for))
         # The public form must cover intrinsic gas and EIP-7623's calldata floor on the 64-byte hash.
-        marker_gas = max(gas, marker_min_gas(creating=request.to is None))
+        marker_gas = max(gas, min_gas)
         # Nonce, signature and pool admission under the sender's lock: concurrent sends from
         # one account get consecutive nonces (the slow manager round trip stays outside).
         with self.accounts.sender_lock(request.sender):
             nonce = request.nonce if request.nonce is not None else self.node.get_nonce(request.sender, "pending")
             raw = self.accounts.sign_marker(request.sender, nonce, marker_gas, request.to, key)
             return self.node.send_raw_transaction(raw)
+
+    def fill_transaction(self, request: TxRequest) -> bytes:
+        """GoQuorum's external-signing flow: the payload goes to the manager with `/storeraw`
+        (stored for the sender only; `eth_sendRawPrivateTransaction` distributes it later), and
+        the unsigned marker carries its hash. The signer need not be unlocked here."""
+        private = request.private
+        if private is None:
+            raise PrivateTransactionRejected(MSG_NOT_PRIVATE)
+        if request.sender is None:
+            raise InvalidParams("missing value for required argument 'from'")
+        min_gas = marker_min_gas(creating=request.to is None)
+        if request.gas is not None and request.gas < min_gas:
+            raise TransactionRejected(f"intrinsic gas too low: have {request.gas}, want {min_gas}")
+        self._validate_send(request)
+        gas = request.gas if request.gas is not None else max(self.node.estimate_gas(request, "latest"), min_gas)
+        key = bytes(self.manager.store_raw(request.data, private.private_from))
+        nonce = request.nonce if request.nonce is not None else self.node.get_nonce(request.sender, "pending")
+        return encode_unsigned_marker(PrivnetTransactionBuilder, nonce, gas, request.to, key)
 
     def send_raw_private_transaction(self, raw: bytes, private_for: tuple[PtmPublicKey, ...],
                                      privacy_flag: PrivacyFlag,

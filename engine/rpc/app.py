@@ -30,7 +30,11 @@ from engine.rpc.context import RpcContext
 from engine.rpc.dispatch import Dispatcher, Method
 from engine.rpc.errors import ParseError, error_object, error_response
 from engine.rpc.filters import FilterRegistry
-from engine.rpc.methods import eth, net, priv, web3
+from engine.rpc.jsonguard import json_depth_exceeds
+from engine.rpc.methods import eth, net, priv, raw, signing, web3
+from engine.rpc.subscriptions import HTTP_METHODS as NOTIFICATION_METHODS
+from engine.rpc.subscriptions import SubscriptionHub
+from engine.rpc.websocket import WebSocketEndpoint
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 JSON = "application/json"
@@ -48,11 +52,12 @@ def client_version() -> str:
 def method_table(node: NodeAPI) -> dict[str, Method]:
     """Every method this node serves, by name."""
     table: dict[str, Method] = {}
-    for module in (eth, net, web3, priv):
+    for module in (eth, net, web3, priv, signing, raw):
         overlap = table.keys() & module.METHODS.keys()
         if overlap:
             raise RuntimeError(f"methods registered twice: {sorted(overlap)}")
         table.update(module.METHODS)
+    table.update(NOTIFICATION_METHODS)  # refused over HTTP; a WebSocket connection serves them
     return table
 
 
@@ -63,12 +68,25 @@ def _dumps(body: Any) -> bytes:
         return json.dumps(body, separators=(",", ":")).encode()
 
 
+def _has_float_id(payload: Any) -> bool:
+    entries = payload if isinstance(payload, list) else (payload,)
+    return any(isinstance(entry, dict) and isinstance(entry.get("id"), float) for entry in entries)
+
+
 def _loads(body: bytes) -> Any:
+    if json_depth_exceeds(body):  # before any parser recurses (see rpc/jsonguard.py)
+        raise ParseError("parse error")
     try:
-        return orjson.loads(body)
+        payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         pass
-    try:  # orjson refuses a few inputs the JSON grammar allows (e.g. lone surrogates)
+    else:
+        if not _has_float_id(payload):
+            return payload
+    # The stdlib parser: orjson refuses a few inputs the JSON grammar allows (e.g. lone
+    # surrogates), and reads an integer beyond 64 bits as a float, while an id must come
+    # back exactly as sent (geth echoes it verbatim).
+    try:
         return json.loads(body)
     except (ValueError, RecursionError):
         raise ParseError("parse error") from None
@@ -103,7 +121,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def create_rpc_app(node: NodeAPI, privacy: PrivateTransactionsAPI | None = None, *,
                    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, max_batch_size: int = 1000,
                    max_log_block_range: int = 10_000, filter_idle_timeout: float = 300.0,
-                   max_filters: int = 10_000) -> FastAPI:
+                   max_filters: int = 10_000, max_ws_subscriptions: int = 128,
+                   ws_queue_size: int = 4096) -> FastAPI:
     """The node's JSON-RPC app; `privacy` serves GoQuorum's private sends and reads (a node
     without a manager refuses them). Limits: body size, entries per batch, blocks per `eth_getLogs`,
     installed filters and their idle life.
@@ -149,4 +168,8 @@ def create_rpc_app(node: NodeAPI, privacy: PrivateTransactionsAPI | None = None,
 
     app.add_route("/", rpc, methods=["POST"])
     app.add_route("/health", health, methods=["GET"])
+    # JSON-RPC and eth_subscribe over WebSocket on the same host, port and path (docs/jsonrpc.md).
+    app.router.add_websocket_route("/", WebSocketEndpoint(
+        dispatcher, SubscriptionHub(node), loads=_loads, dumps=_dumps, max_message_bytes=max_body_bytes,
+        max_subscriptions=max_ws_subscriptions, queue_size=ws_queue_size).serve)
     return app

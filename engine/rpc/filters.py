@@ -8,6 +8,10 @@ tags `latest`, `pending`, `safe` and `finalized` all resolve to the newest impor
 Note: as in geth, a log filter's `eth_getFilterChanges` delivers only logs of blocks imported
 after the filter was created (or last polled); `eth_getFilterLogs` re-runs the whole query.
 A filter not polled for `idle_timeout` seconds is removed.
+
+Note: a pending-transaction filter gets the hashes of transactions entering this node's pool
+(submitted here, or taken from the ordering service by the producer), at most
+`max_pending_hashes` between two polls (the oldest are dropped beyond that).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -60,14 +65,19 @@ class _Filter:
     touched: float
     query: LogQuery | None = None  # None: a block filter
     lock: threading.Lock = field(default_factory=threading.Lock)
+    pending: deque[Hash32] | None = None  # a pending-transaction filter's hashes since the last poll
 
 
 class FilterRegistry:
     """Installed filters of one RPC server. Thread-safe: handlers run on a thread pool."""
 
     def __init__(self, node: NodeAPI, *, idle_timeout: float = 300.0, max_filters: int = 10_000,
-                 max_block_range: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_block_range: int = 10_000, clock: Callable[[], float] = time.monotonic,
+                 max_pending_hashes: int = 10_000) -> None:
         self.node = node
+        self.max_pending_hashes = max_pending_hashes
+        self._pending_filters: dict[str, _Filter] = {}
+        node.subscribe_pending_transactions(self._on_pending)
         self.idle_timeout = idle_timeout
         self.max_filters = max_filters
         self.max_block_range = max_block_range
@@ -84,6 +94,7 @@ class FilterRegistry:
         stale = [fid for fid, f in self._filters.items() if now - f.touched > self.idle_timeout]
         for fid in stale:
             del self._filters[fid]
+            self._pending_filters.pop(fid, None)
 
     def _install(self, entry: _Filter) -> str:
         filter_id = "0x" + secrets.token_hex(16)
@@ -92,6 +103,8 @@ class FilterRegistry:
             if len(self._filters) >= self.max_filters:
                 raise EngineError(f"too many installed filters (max {self.max_filters})")
             self._filters[filter_id] = entry
+            if entry.pending is not None:
+                self._pending_filters[filter_id] = entry
         return filter_id
 
     def _get(self, filter_id: str) -> _Filter:
@@ -112,14 +125,32 @@ class FilterRegistry:
             raise InvalidParams("invalid params: filter.blockHash: not supported by filters (use eth_getLogs)")
         return self._install(_Filter(last_block=self.node.block_number(), touched=self.clock(), query=query))
 
+    def new_pending_transaction_filter(self) -> str:
+        entry = _Filter(last_block=0, touched=self.clock(), pending=deque(maxlen=self.max_pending_hashes))
+        return self._install(entry)
+
+    def _on_pending(self, tx_hash: Hash32) -> None:
+        """Called by the node as a transaction enters its pool."""
+        if not self._pending_filters:
+            return
+        with self._lock:
+            for entry in self._pending_filters.values():
+                entry.pending.append(tx_hash)  # type: ignore[union-attr]
+
     def uninstall(self, filter_id: str) -> bool:
         with self._lock:
+            self._pending_filters.pop(filter_id.lower(), None)
             return self._filters.pop(filter_id.lower(), None) is not None
 
     def changes(self, filter_id: str) -> list[Hash32] | list[LogView]:
         """New block hashes, or new matching logs, since the last poll (at most
         `max_block_range` blocks per poll; the rest come with the next one)."""
         entry = self._get(filter_id)
+        if entry.pending is not None:
+            with self._lock:
+                hashes = list(entry.pending)
+                entry.pending.clear()
+            return hashes
         with entry.lock:
             head = self.node.block_number()
             first = entry.last_block + 1
@@ -148,7 +179,7 @@ class FilterRegistry:
     def logs(self, filter_id: str) -> list[LogView]:
         """Every log matching a log filter's criteria, as eth_getLogs would return them."""
         entry = self._get(filter_id)
-        if entry.query is None:
+        if entry.query is None:  # a block or pending-transaction filter
             raise InvalidParams("invalid params: filter id: not a log filter")
         log_filter = resolve_log_query(self.node, entry.query, max_block_range=self.max_block_range)
         return [] if log_filter is None else self.node.get_logs(log_filter)

@@ -12,7 +12,16 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from engine.abc import ReceivedPayload
-from engine.types import BlockView, FeeHistory, LogView, ReceiptView, TransactionView
+from engine.types import (
+    BlockView,
+    FeeHistory,
+    LogView,
+    ReceiptView,
+    SignedAuthorization,
+    SimulatedBlock,
+    SimulatedCall,
+    TransactionView,
+)
 
 
 def quantity(value: int) -> str:
@@ -94,9 +103,17 @@ def transaction(tx: TransactionView) -> dict[str, Any]:
         out["chainId"] = quantity(tx.chain_id)
     if tx.tx_type != 0:
         out["accessList"] = access_list(tx.access_list)
+    if tx.authorization_list is not None:
+        out["authorizationList"] = authorization_list(tx.authorization_list)
     if tx.y_parity is not None:
         out["yParity"] = quantity(tx.y_parity)
     return out
+
+
+def authorization_list(entries: Iterable[SignedAuthorization]) -> list[dict[str, Any]]:
+    """EIP-7702 tuples as geth's `types.SetCodeAuthorization` marshals them."""
+    return [{"chainId": quantity(a.chain_id), "address": address(a.address), "nonce": quantity(a.nonce),
+             "yParity": quantity(a.y_parity), "r": quantity(a.r), "s": quantity(a.s)} for a in entries]
 
 
 def receipt(r: ReceiptView) -> dict[str, Any]:
@@ -161,6 +178,28 @@ def block(b: BlockView, full_transactions: bool) -> dict[str, Any]:
         out["parentBeaconBlockRoot"] = data(b.parent_beacon_block_root)
     if b.requests_hash is not None:
         out["requestsHash"] = data(b.requests_hash)
+    return out
+
+
+def simulated_block(b: SimulatedBlock) -> dict[str, Any]:
+    """geth's simBlockResult: the block as eth_getBlockByNumber prints it, plus `calls`."""
+    out = block(b.block, b.full_transactions)
+    out["calls"] = [simulated_call(c, b.block.timestamp) for c in b.calls]
+    return out
+
+
+def simulated_call(c: SimulatedCall, timestamp: int) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "returnData": data(c.return_data),
+        "logs": [{**log(entry), "blockTimestamp": quantity(timestamp)} for entry in c.logs],
+        "gasUsed": quantity(c.gas_used),
+        "maxUsedGas": quantity(c.max_used_gas),
+        "status": quantity(c.status),
+    }
+    if c.error is not None:
+        out["error"] = {"message": c.error.message, "code": c.error.code}
+        if c.error.data is not None:
+            out["error"]["data"] = data(c.error.data)
     return out
 
 

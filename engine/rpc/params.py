@@ -22,14 +22,19 @@ from eth_utils import is_checksum_address
 
 from engine.errors import InvalidParams, PrivateTransactionRejected
 from engine.types import (
+    AccountOverride,
     Address,
     BlockId,
+    BlockOverrides,
     BlockTag,
     Hash32,
     PayloadHash,
     PrivacyFlag,
     PrivateArgs,
     PtmPublicKey,
+    SignedAuthorization,
+    SimulatedBlockRequest,
+    SimulateOptions,
     TxRequest,
 )
 
@@ -221,7 +226,7 @@ def block_id(value: object, name: str) -> BlockId:
 _TX_FIELDS = frozenset((
     "from", "to", "gas", "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "value", "data",
     "input", "nonce", "chainId", "type", "accessList", "privateFor", "privateFrom",
-    "privacyFlag", "mandatoryFor",
+    "privacyFlag", "mandatoryFor", "authorizationList",
 ))
 
 
@@ -235,6 +240,22 @@ def access_list(value: object, name: str) -> tuple[tuple[Address, tuple[int, ...
         slots = tuple(int.from_bytes(k, "big") for k in list_of(hash32, keys, f"{where}.storageKeys"))
         items.append((address(entry["address"], f"{where}.address"), slots))
     return tuple(items)
+
+
+def authorization(value: object, name: str) -> SignedAuthorization:
+    """An EIP-7702 tuple as geth reads it: chainId, address, nonce, yParity, r, s (all required)."""
+    entry = obj(value, name)
+    for key in ("chainId", "address", "nonce", "yParity", "r", "s"):
+        if entry.get(key) is None:
+            raise fail(f"{name}.{key}", "missing")
+    return SignedAuthorization(
+        chain_id=quantity(entry["chainId"], f"{name}.chainId"),
+        address=address(entry["address"], f"{name}.address"),
+        nonce=uint64(entry["nonce"], f"{name}.nonce"),
+        y_parity=uint64(entry["yParity"], f"{name}.yParity"),
+        r=quantity(entry["r"], f"{name}.r"),
+        s=quantity(entry["s"], f"{name}.s"),
+    )
 
 
 def privacy_flag(value: object, name: str) -> PrivacyFlag:
@@ -290,6 +311,15 @@ def private_args(fields: dict[str, Any], name: str) -> PrivateArgs | None:
                        mandatory_for=mandatory)
 
 
+def _tx_type(value: object, name: str) -> int:
+    """A hex quantity, or a JSON number: web3.py's `modify_transaction` copies `type` as an int."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise fail(name, "a transaction type cannot be negative")
+        return value
+    return quantity(value, name)
+
+
 def _optional(fields: dict[str, Any], key: str, parse: Callable[[object, str], T], name: str) -> T | None:
     value = fields.get(key)
     return None if value is None else parse(value, f"{name}.{key}")
@@ -315,9 +345,19 @@ def tx_request(value: object, name: str, *, require_sender: bool = False) -> TxR
     max_priority = _optional(fields, "maxPriorityFeePerGas", quantity, name)
     if gas_price is not None and (max_fee is not None or max_priority is not None):
         raise fail(name, "gasPrice cannot be combined with maxFeePerGas/maxPriorityFeePerGas")
-    tx_type = _optional(fields, "type", quantity, name)
-    if tx_type is not None and tx_type not in (0, 1, 2):
-        raise fail(f"{name}.type", f"unsupported transaction type {tx_type:#x} (want 0x0, 0x1 or 0x2)")
+    tx_type = _optional(fields, "type", _tx_type, name)
+    if tx_type is not None and tx_type not in (0, 1, 2, 4):
+        raise fail(f"{name}.type", f"unsupported transaction type {tx_type:#x} (want 0x0, 0x1, 0x2 or 0x4)")
+    raw_auths = fields.get("authorizationList")
+    authorizations = () if raw_auths is None else list_of(authorization, raw_auths, f"{name}.authorizationList")
+    if tx_type == 4 and not authorizations:
+        raise fail(f"{name}.authorizationList", "a type 0x4 transaction needs at least one authorization")
+    if authorizations and tx_type not in (None, 4):
+        raise fail(f"{name}.type", f"an authorizationList needs type 0x4, not {tx_type:#x}")
+    if authorizations and fields.get("to") is None:
+        raise fail(f"{name}.to", "missing: a type 0x4 transaction cannot create a contract")
+    if authorizations and gas_price is not None:
+        raise fail(name, "gasPrice cannot be combined with authorizationList (type 0x4 uses maxFeePerGas)")
     raw_access = fields.get("accessList")
     return TxRequest(
         sender=sender,
@@ -333,6 +373,90 @@ def tx_request(value: object, name: str, *, require_sender: bool = False) -> TxR
         tx_type=tx_type,
         access_list=() if raw_access is None else access_list(raw_access, f"{name}.accessList"),
         private=private_args(fields, name),
+        authorization_list=authorizations,
+    )
+
+
+def _storage_map(value: object, name: str) -> tuple[tuple[int, int], ...]:
+    return tuple((int.from_bytes(hash32(slot, f"{name}[{slot}]"), "big"),
+                  int.from_bytes(hash32(word, f"{name}[{slot}]"), "big")) for slot, word in obj(value, name).items())
+
+
+def state_overrides(value: object, name: str) -> dict[Address, AccountOverride]:
+    """geth's state overrides (third parameter of eth_call, eth_estimateGas, eth_createAccessList):
+    per address `balance`, `nonce`, `code`, `state` (all storage) or `stateDiff` (some slots).
+
+    Unknown keys are ignored, as geth does; the conflicts geth refuses are checked where the
+    overrides are applied (`chain/calls.py`), with its -32000 wording.
+    """
+    overrides: dict[Address, AccountOverride] = {}
+    for key, entry in obj(value, name).items():
+        where = f"{name}[{key}]"
+        fields = obj(entry, where)
+        if fields.get("movePrecompileToAddress") is not None:
+            raise fail(f"{where}.movePrecompileToAddress", "not supported")
+        overrides[address(key, where)] = AccountOverride(
+            balance=_optional(fields, "balance", quantity, where),
+            nonce=_optional(fields, "nonce", uint64, where),
+            code=_optional(fields, "code", data, where),
+            state=_optional(fields, "state", _storage_map, where),
+            state_diff=_optional(fields, "stateDiff", _storage_map, where),
+        )
+    return overrides
+
+
+# -- eth_simulateV1 --------------------------------------------------------------------
+
+_UNSUPPORTED_BLOCK_OVERRIDES = ("difficulty", "blobBaseFee", "beaconRoot")
+
+
+def block_overrides(value: object, name: str) -> BlockOverrides:
+    """geth's simulated-block overrides: number, time, gasLimit, feeRecipient, prevRandao,
+    baseFeePerGas. Those this chain has no use for (blobs, beacon root, withdrawals) are refused."""
+    fields = obj(value, name)
+    for key in _UNSUPPORTED_BLOCK_OVERRIDES:
+        if fields.get(key) is not None:
+            raise fail(f"{name}.{key}", "not supported")
+    if fields.get("withdrawals"):
+        raise fail(f"{name}.withdrawals", "not supported (this chain has no withdrawals)")
+    return BlockOverrides(
+        number=_optional(fields, "number", lambda v, n: quantity(v, n, max_value=MAX_BLOCK_NUMBER), name),
+        time=_optional(fields, "time", uint64, name),
+        gas_limit=_optional(fields, "gasLimit", uint64, name),
+        fee_recipient=_optional(fields, "feeRecipient", address, name),
+        prev_randao=_optional(fields, "prevRandao", hash32, name),
+        base_fee_per_gas=_optional(fields, "baseFeePerGas", quantity, name),
+    )
+
+
+def _simulated_call(value: object, name: str) -> TxRequest:
+    request = tx_request(value, name)
+    if request.private is not None:
+        raise fail(f"{name}.privateFor", "private transactions cannot be simulated (public state only)")
+    if request.authorization_list:
+        raise fail(f"{name}.authorizationList", "not supported by eth_simulateV1")
+    return request
+
+
+def _simulated_block(value: object, name: str) -> SimulatedBlockRequest:
+    fields = obj(value, name)
+    raw_calls = fields.get("calls")
+    return SimulatedBlockRequest(
+        block_overrides=_optional(fields, "blockOverrides", block_overrides, name),
+        state_overrides=_optional(fields, "stateOverrides", state_overrides, name),
+        calls=() if raw_calls is None else list_of(_simulated_call, raw_calls, f"{name}.calls"),
+    )
+
+
+def simulate_options(value: object, name: str) -> SimulateOptions:
+    """geth's simOpts: `blockStateCalls` (checked for size by the simulator) and three flags."""
+    fields = obj(value, name)
+    raw_blocks = fields.get("blockStateCalls")
+    return SimulateOptions(
+        blocks=() if raw_blocks is None else list_of(_simulated_block, raw_blocks, f"{name}.blockStateCalls"),
+        trace_transfers=_optional(fields, "traceTransfers", boolean, name) or False,
+        validation=_optional(fields, "validation", boolean, name) or False,
+        return_full_transactions=_optional(fields, "returnFullTransactions", boolean, name) or False,
     )
 
 

@@ -32,6 +32,7 @@ from tessera_like.errors import InvalidRequest, TransactionNotFound
 from tessera_like.manager import TransactionManager
 from tessera_like.types import PublicKey, ReceivedTransaction
 from tessera_like.wire import (
+    EncodedPayloadDocument,
     ErrorResponse,
     KeyResponse,
     KeysResponse,
@@ -46,8 +47,10 @@ from tessera_like.wire import (
     decode_hash,
     decode_key_header,
     decode_key_list,
+    decode_payload_document,
     decode_public_key,
     encode_b64,
+    encode_payload_document,
     privacy_metadata,
     query_key,
 )
@@ -114,10 +117,36 @@ def build_q2t_router() -> APIRouter:
                        c11n_to: str | None = Header(default=None, alias="c11n-to")) -> PlainTextResponse:
         require_media_type(request, OCTET)
         payload = await request.body()
+        if not payload:  # Tessera: `@NotNull @Size(min = 1) byte[] payload`, a 400
+            raise InvalidRequest("the request body (the payload) is empty")
         sender = decode_public_key(c11n_from.strip(), "c11n-from") if c11n_from and c11n_from.strip() else None
         recipients = decode_key_header(c11n_to, "c11n-to")
         key = await run_in_threadpool(manager.send, payload, sender, recipients, None)
         return PlainTextResponse(encode_b64(key))
+
+    @router.post("/encodedpayload/create", openapi_extra=json_body(SendRequest),
+                 summary="Encrypt as /send would, but neither distribute nor store: 200 the encoded payload",
+                 responses={200: {"model": EncodedPayloadDocument}, 403: {"model": ErrorResponse},
+                            **ERROR_RESPONSES})
+    async def create_encoded_payload(request: Request,
+                                     manager: TransactionManager = Depends(get_manager)) -> Response:
+        body: SendRequest = await read_json(request, SendRequest)
+        payload = decode_b64(body.payload, "payload")
+        sender = decode_public_key(body.from_, "from") if body.from_ else None
+        recipients = decode_key_list(body.to, "to")
+        metadata = privacy_metadata(body)
+        encoded = await run_in_threadpool(manager.encrypt_payload, payload, sender, recipients, metadata)
+        return json_response(encode_payload_document(encoded))
+
+    @router.post("/encodedpayload/decrypt", openapi_extra=json_body(EncodedPayloadDocument),
+                 summary="Decrypt an encoded payload with a key held here (nothing stored); "
+                         "404 = not a party",
+                 responses={200: {"model": ReceiveResponse}, **ERROR_RESPONSES})
+    async def decrypt_encoded_payload(request: Request,
+                                      manager: TransactionManager = Depends(get_manager)) -> Response:
+        body: EncodedPayloadDocument = await read_json(request, EncodedPayloadDocument)
+        received = await run_in_threadpool(manager.decrypt_payload, decode_payload_document(body))
+        return json_response(received_json(received))
 
     @router.post("/storeraw", openapi_extra=json_body(StoreRawRequest),
                  summary="Encrypt and store for the sender only (not distributed); 200 {key}",

@@ -11,6 +11,7 @@ from engine.rpc.context import RpcContext
 from engine.rpc.dispatch import Method, Param
 from engine.rpc.filters import resolve_log_query
 from engine.types import (
+    AccessListResult,
     Address,
     BlockId,
     BlockView,
@@ -18,6 +19,9 @@ from engine.types import (
     Hash32,
     LogView,
     ReceiptView,
+    SimulatedBlock,
+    SimulateOptions,
+    StateOverrides,
     TransactionView,
     TxRequest,
 )
@@ -30,12 +34,6 @@ MAX_FEE_HISTORY_BLOCKS = 1024
 
 def _send_request(value: object, name: str) -> TxRequest:
     return p.tx_request(value, name, require_sender=True)
-
-
-def _no_state_override(value: object, name: str) -> None:
-    if value == {}:
-        return None
-    raise p.fail(name, "state overrides are not supported")
 
 
 def _block_count(value: object, name: str) -> int:
@@ -117,12 +115,21 @@ def get_storage_at(ctx: RpcContext, address: Address, slot: int, block: BlockId)
     return ctx.node.get_storage_at(address, slot, block)
 
 
-def call(ctx: RpcContext, request: TxRequest, block: BlockId, _overrides: None) -> bytes:
-    return ctx.node.call(request, block)
+def call(ctx: RpcContext, request: TxRequest, block: BlockId, overrides: StateOverrides | None) -> bytes:
+    return ctx.node.call(request, block, overrides)
 
 
-def estimate_gas(ctx: RpcContext, request: TxRequest, block: BlockId, _overrides: None) -> int:
-    return ctx.node.estimate_gas(request, block)
+def estimate_gas(ctx: RpcContext, request: TxRequest, block: BlockId, overrides: StateOverrides | None) -> int:
+    return ctx.node.estimate_gas(request, block, overrides)
+
+
+def create_access_list(ctx: RpcContext, request: TxRequest, block: BlockId,
+                       overrides: StateOverrides | None) -> AccessListResult:
+    return ctx.node.create_access_list(request, block, overrides)
+
+
+def simulate_v1(ctx: RpcContext, options: SimulateOptions, block: BlockId) -> list[SimulatedBlock]:
+    return ctx.node.simulate(options, block)
 
 
 def send_transaction(ctx: RpcContext, request: TxRequest) -> Hash32:
@@ -184,6 +191,10 @@ def new_block_filter(ctx: RpcContext) -> str:
     return ctx.filters.new_block_filter()
 
 
+def new_pending_transaction_filter(ctx: RpcContext) -> str:
+    return ctx.filters.new_pending_transaction_filter()
+
+
 def get_filter_changes(ctx: RpcContext, filter_id: str) -> list[Hash32] | list[LogView]:
     return ctx.filters.changes(filter_id)
 
@@ -211,6 +222,18 @@ def _receipts(values: list[ReceiptView]) -> list[dict[str, Any]]:
     return [fmt.receipt(r) for r in values]
 
 
+def _access_list_result(value: AccessListResult) -> dict[str, Any]:
+    """geth's shape: `error` only when the traced run failed."""
+    out: dict[str, Any] = {"accessList": fmt.access_list(value.access_list), "gasUsed": fmt.quantity(value.gas_used)}
+    if value.error is not None:
+        out["error"] = value.error
+    return out
+
+
+def _simulated_blocks(values: list[SimulatedBlock]) -> list[dict[str, Any]]:
+    return [fmt.simulated_block(b) for b in values]
+
+
 def _logs(values: list[LogView]) -> list[dict[str, Any]]:
     return [fmt.log(entry) for entry in values]
 
@@ -219,7 +242,7 @@ ADDRESS = Param("address", p.address)
 BLOCK = Param("block", p.block_id, required=False, default="latest")
 TX_HASH = Param("transactionHash", p.hash32)
 CALL_REQUEST = Param("transaction", p.tx_request)
-OVERRIDES = Param("stateOverrides", _no_state_override, required=False)
+OVERRIDES = Param("stateOverrides", p.state_overrides, required=False)
 FULL = Param("fullTransactions", p.boolean, required=False, default=False)
 INDEX = Param("index", p.uint64)
 FILTER_ID = Param("filterId", _filter_id)
@@ -244,6 +267,9 @@ METHODS: dict[str, Method] = {
                                result=fmt.data),
     "eth_call": Method(call, (CALL_REQUEST, BLOCK, OVERRIDES), result=fmt.data),
     "eth_estimateGas": Method(estimate_gas, (CALL_REQUEST, BLOCK, OVERRIDES), result=fmt.quantity),
+    "eth_createAccessList": Method(create_access_list, (CALL_REQUEST, BLOCK, OVERRIDES),
+                                   result=_access_list_result),
+    "eth_simulateV1": Method(simulate_v1, (Param("payload", p.simulate_options), BLOCK), result=_simulated_blocks),
     "eth_sendTransaction": Method(send_transaction, (Param("transaction", _send_request),), result=fmt.data),
     "eth_sendRawTransaction": Method(send_raw_transaction, (Param("transaction", p.data),), result=fmt.data),
     "eth_getTransactionByHash": Method(get_transaction_by_hash, (TX_HASH,), result=fmt.transaction),
@@ -263,6 +289,7 @@ METHODS: dict[str, Method] = {
     "eth_getLogs": Method(get_logs, (LOG_QUERY,), result=_logs),
     "eth_newFilter": Method(new_filter, (LOG_QUERY,)),
     "eth_newBlockFilter": Method(new_block_filter),
+    "eth_newPendingTransactionFilter": Method(new_pending_transaction_filter),
     "eth_getFilterChanges": Method(get_filter_changes, (FILTER_ID,), result=fmt.filter_changes),
     "eth_getFilterLogs": Method(get_filter_logs, (FILTER_ID,), result=_logs),
     "eth_uninstallFilter": Method(uninstall_filter, (FILTER_ID,)),

@@ -98,7 +98,7 @@ def test_non_json_content(http: httpx.Client):
     ("eth_sendRawTransaction", ["0xf86"], -32602, "odd length"),
     ("eth_sendRawTransaction", ["not hex"], -32602, "0x prefix"),
     ("eth_call", [{"to": "0x1234"}], -32602, "transaction.to"),
-    ("eth_call", [{"to": "0x" + "11" * 20}, "latest", {"0x" + "11" * 20: {"balance": "0x1"}}], -32602,
+    ("eth_call", [{"to": "0x" + "11" * 20}, "latest", {"0x" + "11" * 20: {"balance": "one"}}], -32602,
      "stateOverrides"),
     ("eth_getLogs", [{"fromBlock": "0x2", "toBlock": "0x1"}], -32602, "after toBlock"),
     ("eth_getLogs", [{"topics": [None, None, None, None, None]}], -32602, "topics"),

@@ -114,7 +114,8 @@ def test_a_key_moves_only_on_a_proof_verified_at_the_new_url(network: Any, clien
     me, node2 = network(ME, (NODE2,)), network(NODE2)
     me.gossip_round()
     moved = network(NODE3)
-    moved.party.keys = node2.party.keys  # node2's manager now answers at NODE3, with its keys
+    moved.party.keys = node2.party.keys  # node2's manager now answers at NODE3, with its keys,
+    del client.networks[NODE2]  # and no longer at NODE2 (else both URLs prove the key at once)
     me.party.add_peer(NODE3)
     me.gossip_round()
     assert me.lookup(own_key(node2)) == NODE3

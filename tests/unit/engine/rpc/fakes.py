@@ -14,6 +14,7 @@ from eth_utils import keccak
 from engine.abc import NodeAPI, PrivateTransactionsAPI, ReceivedPayload
 from engine.errors import ExecutionReverted, ResourceNotFound, TransactionRejected
 from engine.types import (
+    AccessListResult,
     Address,
     BlockId,
     BlockView,
@@ -95,6 +96,8 @@ class FakeNode(NodeAPI, PrivateTransactionsAPI):
         self.payload_extras: dict[bytes, ReceivedPayload] = {}
         self.log_queries: list[LogFilter] = []
         self.fail_with: Exception | None = None
+        self.block_subscribers: list[Callable[[BlockView], None]] = []
+        self.pending_subscribers: list[Callable[[Hash32], None]] = []
         for _ in range(blocks):
             self.grow()
 
@@ -195,16 +198,24 @@ class FakeNode(NodeAPI, PrivateTransactionsAPI):
         self._state_block(block_id)
         return Hash32(keccak(address))
 
-    def call(self, request: TxRequest, block_id: BlockId) -> bytes:
+    def call(self, request: TxRequest, block_id: BlockId, overrides: object = None) -> bytes:
         self._maybe_fail()
         self.calls.append((request, block_id))
         if request.data == b"revert":
             raise ExecutionReverted("unlucky number", b"\x08\xc3\x79\xa0")
         return request.data[::-1]
 
-    def estimate_gas(self, request: TxRequest, block_id: BlockId) -> int:
+    def estimate_gas(self, request: TxRequest, block_id: BlockId, overrides: object = None) -> int:
         self.calls.append((request, block_id))
         return 21_000 + 16 * len(request.data)
+
+    def create_access_list(self, request: TxRequest, block_id: BlockId, overrides: object = None) -> AccessListResult:
+        self.calls.append((request, block_id))
+        return AccessListResult(access_list=request.access_list, gas_used=21_000 + 16 * len(request.data))
+
+    def simulate(self, options: object, block_id: BlockId) -> list[object]:
+        self.calls.append((options, block_id))
+        return []
 
     def send_transaction(self, request: TxRequest) -> Hash32:
         self._maybe_fail()
@@ -253,4 +264,30 @@ class FakeNode(NodeAPI, PrivateTransactionsAPI):
         return self.privacy_metadata.get(address)
 
     def subscribe_new_blocks(self, callback: Callable[[BlockView], None]) -> None:
-        raise NotImplementedError("the RPC layer polls; it never subscribes")
+        self.block_subscribers.append(callback)
+
+    def subscribe_pending_transactions(self, callback: Callable[[Hash32], None]) -> None:
+        self.pending_subscribers.append(callback)
+
+    def get_raw_transaction(self, tx_hash_: Hash32) -> bytes | None:
+        return None if self.get_transaction(tx_hash_) is None else b"\x02raw" + tx_hash_
+
+    def get_raw_transaction_by_block(self, block_id: BlockId, index: int) -> bytes | None:
+        block = self._resolve(block_id)
+        if block is None or index >= len(block.transactions):
+            return None
+        return b"\x02raw" + block.transactions[index].hash
+
+    def sign_message(self, signer: Address, message: bytes) -> bytes:
+        if signer not in self.accounts():
+            raise TransactionRejected("unknown account")
+        return keccak(signer + message) * 2 + b"\x1b"
+
+    def sign_transaction(self, request: TxRequest) -> bytes:
+        raise TransactionRejected("unknown account")
+
+    def fill_unsigned(self, request: TxRequest) -> bytes:
+        raise TransactionRejected("not in the fake")
+
+    def fill_transaction(self, request: TxRequest) -> bytes:
+        raise TransactionRejected("not in the fake")

@@ -24,9 +24,15 @@ def all_engine_errors() -> list[type[errors.EngineError]]:
 EXPECTED_CODES = {
     "EngineError": -32000, "InvalidRequest": -32600, "MethodNotFound": -32601, "InvalidParams": -32602,
     "InternalError": -32603, "ResourceNotFound": -32001, "TransactionRejected": -32000,
-    "PrivateTransactionRejected": -32000, "ExecutionReverted": 3, "ChainHalted": -32000, "OrderingUnavailable": -32000,
+    "PrivateTransactionRejected": -32000, "ExecutionReverted": 3, "ExecutionAborted": -32000,
+    "GasAllowanceExceeded": -32000, "InvalidStateOverride": -32000, "ChainHalted": -32000,
+    "OrderingUnavailable": -32000,
     "PrivacyManagerError": -32000, "PrivacyManagerUnavailable": -32000, "NotAParty": -32000, "ParseError": -32700,
     "PrivacyManagerUnauthorized": -32000,
+    "SimulationRejected": -32000, "NonceTooLow": -38010, "NonceTooHigh": -38011, "FeeCapTooLow": -38012,
+    "IntrinsicGasTooLow": -38013, "InsufficientFunds": -38014, "BlockGasLimitReached": -38015,
+    "BlockNumberInvalid": -38020, "BlockTimestampInvalid": -38021, "InitCodeTooLarge": -38025,
+    "ClientLimitExceeded": -38026,
 }
 
 

@@ -96,12 +96,13 @@ def test_call_and_estimate_forward_private_fields(rpc, node):
         assert request.private.privacy_flag is PrivacyFlag.PARTY_PROTECTION
 
 
-def test_call_refuses_state_overrides_but_accepts_null(rpc):
+def test_call_parses_state_overrides_and_accepts_null(rpc):
     tx = {"to": fmt.address(CONTRACT), "data": "0x01"}
     assert result(rpc("eth_call", tx, "latest", None)) == "0x01"
     assert result(rpc("eth_call", tx, "latest", {})) == "0x01"
-    err = error(rpc("eth_call", tx, "latest", {fmt.address(CONTRACT): {"balance": "0x1"}}))
-    assert err["code"] == -32602 and "stateOverrides: state overrides are not supported" in err["message"]
+    assert result(rpc("eth_call", tx, "latest", {fmt.address(CONTRACT): {"balance": "0x1"}})) == "0x01"
+    err = error(rpc("eth_call", tx, "latest", {fmt.address(CONTRACT): {"balance": "0xzz"}}))
+    assert err["code"] == -32602 and "stateOverrides" in err["message"]
 
 
 def test_call_revert_is_code_3_with_data(rpc):
