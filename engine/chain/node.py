@@ -81,7 +81,7 @@ class Node(NodeAPI):
         self.chain = CanonicalChain(settings.chain_id, genesis, database, private)
         self.pool = TxPool(self.chain.account_at_head, settings.block_gas_limit, settings.txpool_max_size,
                            settings.txpool_max_gap)
-        self.reads = ChainReads(self.chain, self.pool, private)
+        self.reads = ChainReads(self.chain, self.pool, private, settings.max_txs_per_block)
         self.calls = CallRunner(self.chain, private, gas_cap=settings.rpc.gas_cap,
                                 evm_timeout_s=settings.rpc.evm_timeout_s)
         self.simulator = Simulator(self.calls)

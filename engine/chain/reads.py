@@ -3,20 +3,26 @@
 Reads resolve this node's private view first, as GoQuorum does: an account that exists in
 the private state is read from there, and a party sees its private receipt and logs for a
 marker. The private side is asked with the header and the public state as arguments.
+
+The `pending` block is a view, as geth's: the pool's ready transactions (the batch the producer
+would take) in an unsealed block on top of the head. Nothing is executed or stored, so its
+state root is the head's and its gas used, receipts root and bloom are those of no execution.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from eth.abc import BlockAPI, StateAPI
+from eth.db.trie import make_trie_root_and_nodes
 from eth_bloom import BloomFilter
 
 from engine.abc import PrivateStateAPI
 from engine.chain.canonical import CanonicalChain
 from engine.chain.marker import is_private_marker
 from engine.chain.txpool import TxPool
-from engine.chain.views import block_view, transaction_view
+from engine.chain.views import block_view, pending_block_view, transaction_view
 from engine.errors import InvalidParams
 from engine.types import (
     Address,
@@ -31,21 +37,36 @@ from engine.types import (
 )
 
 MAX_LOG_RANGE = 10_000
+PENDING_COINBASE = b"\x00" * 20  # the producer's (engine.chain.producer.COINBASE); geth prints it as null
 
 
 class ChainReads:
-    def __init__(self, chain: CanonicalChain, pool: TxPool, private: PrivateStateAPI) -> None:
+    def __init__(self, chain: CanonicalChain, pool: TxPool, private: PrivateStateAPI,
+                 max_txs_per_block: int = 500) -> None:
         self.chain = chain
         self.pool = pool
         self.private = private
+        self.max_txs_per_block = max_txs_per_block  # the batch a producer takes: the pending block's size
 
     # -- chain data ------------------------------------------------------------------------
     def block_number(self) -> int:
         return int(self.chain.head.block_number)
 
     def get_block(self, block_id: BlockId, full_transactions: bool) -> BlockView | None:
+        if block_id == "pending":
+            return pending_block_view(self._pending_block(), full_transactions)
         block = self.chain.block(block_id)
         return None if block is None else block_view(block, full_transactions)
+
+    def _pending_block(self) -> BlockAPI:
+        """The next block as the producer would start it, unsealed and unexecuted (see the module doc)."""
+        head = self.chain.head
+        txs = [pooled.tx for pooled in self.pool.ready_batch(self.max_txs_per_block)]
+        vm_class = self.chain.chain_class.get_vm_class_for_block_number(head.block_number + 1)
+        header = vm_class.create_header_from_parent(
+            head, timestamp=max(int(time.time()), head.timestamp), coinbase=PENDING_COINBASE,
+            gas_limit=head.gas_limit, transaction_root=make_trie_root_and_nodes(txs)[0])
+        return vm_class.get_block_class()(header, txs, [])  # no uncles (nor withdrawals)
 
     def get_transaction(self, tx_hash: Hash32) -> TransactionView | None:
         loc = self.chain.locate(tx_hash)
@@ -55,6 +76,9 @@ class ChainReads:
         return self.get_transaction_by_block(loc[0], loc[1])
 
     def get_transaction_by_block(self, block_id: BlockId, index: int) -> TransactionView | None:
+        if block_id == "pending":
+            pending = self._pending_block().transactions
+            return transaction_view(pending[index]) if 0 <= index < len(pending) else None
         block = self.chain.block(block_id)
         if block is None or not 0 <= index < len(block.transactions):
             return None
@@ -68,7 +92,7 @@ class ChainReads:
         return self.get_raw_transaction_by_block(loc[0], loc[1])
 
     def get_raw_transaction_by_block(self, block_id: BlockId, index: int) -> bytes | None:
-        block = self.chain.block(block_id)
+        block = self._pending_block() if block_id == "pending" else self.chain.block(block_id)
         if block is None or not 0 <= index < len(block.transactions):
             return None
         return bytes(block.transactions[index].encode())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import rlp
 from eth._utils.address import generate_contract_address
 from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
@@ -145,6 +147,13 @@ def block_view(block: BlockAPI, full: bool) -> BlockView:
         requests_hash=Hash32(h.requests_hash) if hasattr(h, "requests_hash") else None,
         transactions=txs,
     )
+
+
+def pending_block_view(block: BlockAPI, full: bool) -> BlockView:
+    """`block_view` of the pending block: its transactions as the pool shows them (null block
+    fields, as eth_getTransactionByHash has them), since that block is never stored."""
+    view = block_view(block, False)
+    return replace(view, transactions=tuple(transaction_view(tx) for tx in block.transactions)) if full else view
 
 
 def _hash_only(tx: SignedTransactionAPI) -> TransactionView:

@@ -140,7 +140,8 @@ def receipt(r: ReceiptView) -> dict[str, Any]:
     return out
 
 
-def block(b: BlockView, full_transactions: bool) -> dict[str, Any]:
+def block(b: BlockView, full_transactions: bool, pending: bool = False) -> dict[str, Any]:
+    """`pending`: geth's RPCMarshalBlock for the pending block, whose hash, nonce and miner are null."""
     out: dict[str, Any] = {
         "number": quantity(b.number),
         "hash": data(b.hash),
@@ -178,6 +179,8 @@ def block(b: BlockView, full_transactions: bool) -> dict[str, Any]:
         out["parentBeaconBlockRoot"] = data(b.parent_beacon_block_root)
     if b.requests_hash is not None:
         out["requestsHash"] = data(b.requests_hash)
+    if pending:
+        out.update(hash=None, nonce=None, miner=None)
     return out
 
 

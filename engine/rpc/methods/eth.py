@@ -156,9 +156,9 @@ def get_transaction_receipt(ctx: RpcContext, tx_hash: Hash32) -> ReceiptView | N
     return ctx.node.get_receipt(tx_hash)
 
 
-def get_block(ctx: RpcContext, block: BlockId, full: bool) -> tuple[BlockView, bool] | None:
+def get_block(ctx: RpcContext, block: BlockId, full: bool) -> tuple[BlockView, bool, bool] | None:
     found = ctx.node.get_block(block, full)
-    return None if found is None else (found, full)
+    return None if found is None else (found, full, block == "pending")
 
 
 def get_block_transaction_count(ctx: RpcContext, block: BlockId) -> int | None:
@@ -214,7 +214,7 @@ def _addresses(values: list[Address]) -> list[str]:
     return [fmt.address(a) for a in values]
 
 
-def _block_result(value: tuple[BlockView, bool]) -> dict[str, Any]:
+def _block_result(value: tuple[BlockView, bool, bool]) -> dict[str, Any]:
     return fmt.block(*value)
 
 
