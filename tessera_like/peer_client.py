@@ -37,7 +37,9 @@ class HttpPeerClient:
 
     def __init__(self, timeout: float = 10.0, ca_file: str | None = None,
                  client_cert: tuple[str, str] | None = None, connect_timeout: float = 5.0,
-                 local_address: str | None = None) -> None:
+                 local_address: str | None = None, keepalive_s: float = 5.0) -> None:
+        """`keepalive_s`: how long an idle connection is kept for reuse. Longer than the gossip
+        interval, or every round pays a new (mutual) TLS handshake on both sides."""
         self.timeout = timeout
         verify: ssl.SSLContext | bool = True
         if ca_file or client_cert:
@@ -47,7 +49,7 @@ class HttpPeerClient:
             verify = context
         transport = httpx.HTTPTransport(
             verify=verify,
-            limits=httpx.Limits(max_connections=128, max_keepalive_connections=32),
+            limits=httpx.Limits(max_connections=128, max_keepalive_connections=32, keepalive_expiry=keepalive_s),
             local_address=local_address,
         )
         self._client = httpx.Client(

@@ -79,7 +79,8 @@ def build_manager(settings: ManagerSettings, keys: list[KeyPair] | None = None) 
         client_cert = (str(tls.cert_file), str(tls.key_file)) if tls.client_auth else None
         client = HttpPeerClient(timeout=settings.peer_timeout_seconds,
                                 ca_file=str(tls.ca_file) if tls.ca_file else None, client_cert=client_cert,
-                                local_address=_source_address(settings.p2p_host))
+                                local_address=_source_address(settings.p2p_host),
+                                keepalive_s=peer_keepalive_s(settings))
         party = PartyInfo(settings.advertised_p2p_url, key_store, settings.peers,
                           allow_list=settings.peers if settings.use_peer_allow_list else None)
         network = PeerNetwork(party, client, settings.gossip_interval_seconds)
@@ -100,6 +101,18 @@ def _source_address(p2p_host: str) -> str | None:
     (the identity of plain HTTP); elsewhere the route picks the source address.
     """
     return p2p_host if p2p_host != "localhost" and is_loopback_host(p2p_host) else None
+
+
+#: The P2P server keeps an idle connection this much longer than its peers' clients do, so a
+#: client never reuses a connection the server is closing at that moment.
+PEER_KEEPALIVE_MARGIN_S = 5
+
+
+def peer_keepalive_s(settings: ManagerSettings) -> float:
+    """How long idle P2P connections are kept: three gossip rounds. uvicorn's and httpx's 5 s
+    default equals the default gossip interval, so every round reconnected and paid a mutual TLS
+    handshake on both sides (measured: managers' idle CPU 0.0025 → 0.006 cores each)."""
+    return max(30.0, 3 * settings.gossip_interval_seconds)
 
 
 def _tcp_socket(host: str, port: int) -> socket.socket:
@@ -244,6 +257,7 @@ class ManagerProcess:
         self._servers = [
             _ServerThread(create_p2p_app(self.parts.manager, self.parts.network), p2p_sock,
                           f"tessera-like-p2p-{p2p_port}", settings.log_level, http=PeerIdentityProtocol,
+                          timeout_keep_alive=int(peer_keepalive_s(settings)) + PEER_KEEPALIVE_MARGIN_S,
                           **ssl_options),
             _ServerThread(create_q2t_app(self.parts.manager, q2t_token=self.q2t_token), q2t_sock,
                           "tessera-like-q2t", settings.log_level),
