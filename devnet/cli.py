@@ -48,7 +48,8 @@ def _security_warnings(spec: dict[str, Any]) -> list[str]:
 
 def cmd_up(args: argparse.Namespace) -> int:
     network = LocalNetwork(args.dir, nodes=args.nodes, ordering=args.ordering, etcd=args.etcd or None,
-                           insecure_p2p=True if args.insecure_p2p else None, dev_keys=True if args.dev_keys else None)
+                           insecure_p2p=True if args.insecure_p2p else None, dev_keys=True if args.dev_keys else None,
+                           privacy_marker=True if args.privacy_marker else None)
     for warning in _security_warnings(network.spec):
         print(f"warning: {warning}", file=sys.stderr)
     spec = network.start(detach=args.detach)
@@ -106,13 +107,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     status = network_status(args.dir)
     ordering = status["ordering"] + (f" ({status['etcd_cluster']} cluster)" if status["etcd_cluster"] else "")
     print(f"chain id {status['chain_id']}, ordering {ordering}, producer {status['producer'] or '(none)'}")
-    _print_table(["node", "rpc url", "node", "head", "lag", "manager", "manager q2t url"],
-                 [[r["name"], r["rpc_url"], r["node"], _cell(r["head"]), _cell(r["lag"]), r["manager"], r["q2t_url"]]
-                  for r in status["nodes"]])
+    _print_table(["node", "rpc url", "node", "head", "lag", "manager", "manager q2t url", "divergences"],
+                 [[r["name"], r["rpc_url"], r["node"], _cell(r["head"]), _cell(r["lag"]), r["manager"], r["q2t_url"],
+                   _cell(None if r["divergences"] is None else len(r["divergences"]))] for r in status["nodes"]])
+    for r in status["nodes"]:
+        for d in r["divergences"] or ():
+            sides = "; ".join(f"root {s['storageRoot']} at {', '.join(s['parties'])}" for s in d["sides"])
+            print(f"{r['name']}: private state divergence: contract {d['contract']} at block "
+                  f"#{int(d['blockNumber'], 16)}: {sides}")
     if status["etcd"]:
         print()
         _print_table(["etcd", "client url", "health"], [[e["name"], e["url"], e["health"]] for e in status["etcd"]])
     return 0 if status["ok"] else 1
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from devnet.recover import recover_node
+
+    recover_node(args.dir, args.name, page_size=args.page_size)
+    return 0
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -159,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--dev-keys", action="store_true",
                     help="new network: store manager keys unencrypted (default: encrypted with a random "
                          "password per manager, kept in its directory)")
+    up.add_argument("--privacy-marker", action="store_true",
+                    help="new network: private transactions go on chain as GoQuorum's privacy marker "
+                         "transactions (genesis privacyPrecompileBlock 0, every node's --privacymarker.enable)")
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop every process of the network (nodes, managers, then etcd)")
@@ -179,6 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
         if command != "start":
             one.add_argument("--kill", action="store_true", help="SIGKILL (a crash) instead of SIGTERM")
         one.set_defaults(func=func)
+
+    recover = sub.add_parser("recover", help="recover a node's manager store from its peers, replay its private "
+                                             "state, restart it and check its private roots against the parties'")
+    recover.add_argument("name", help="a node (node2)")
+    recover.add_argument("--dir", type=Path, default=Path(".privnet"))
+    recover.add_argument("--page-size", type=int, default=50, choices=range(1, 101), metavar="1-100",
+                         help="payloads asked of a peer per page (default 50)")
+    recover.set_defaults(func=cmd_recover)
 
     comp = sub.add_parser("compile", help="compile Solidity to JSON artifacts")
     comp.add_argument("paths", nargs="*", type=Path)

@@ -172,12 +172,15 @@ def secure_layout(directory: Path) -> None:
 
 def init_network(directory: Path, nodes: int | None = None, chain_id: int = DEFAULT_CHAIN_ID,
                  ordering: str | None = None, etcd: list[str] | None = None,
-                 insecure_p2p: bool | None = None, dev_keys: bool | None = None) -> dict[str, Any]:
+                 insecure_p2p: bool | None = None, dev_keys: bool | None = None,
+                 privacy_marker: bool | None = None) -> dict[str, Any]:
     """Generate keys, genesis and configs on first use; return the network spec.
 
     `nodes`, `ordering` and `etcd` left out reuse what DIR holds (new: 4 nodes, `local`);
     `ordering="etcd"` without `etcd` URLs means a local 3-member cluster under DIR/etcd/.
     `insecure_p2p` and `dev_keys` likewise (new: mutual TLS, password-protected keys).
+    `privacy_marker` (new: off): GoQuorum's privacy marker transactions, i.e. the genesis'
+    `privacyPrecompileBlock` at 0 and every node's `privacy.privacy_marker` switch on.
     """
     spec_path = directory / "network.json"
     if spec_path.exists():
@@ -189,6 +192,10 @@ def init_network(directory: Path, nodes: int | None = None, chain_id: int = DEFA
             where = f" at {', '.join(spec['etcd_endpoints'])}" if spec.get("etcd_cluster") == "external" else ""
             raise NetworkError(f"{directory} holds a network with {held} ordering{where}; use that or a new --dir")
         _check_security_flags(directory, spec, insecure_p2p, dev_keys)
+        if privacy_marker is not None and privacy_marker != bool(spec.get("privacy_marker", False)):
+            held = "with" if spec.get("privacy_marker") else "without"
+            raise NetworkError(f"{directory} holds a network {held} privacy marker transactions; "
+                               "use that or a new --dir")
         secure_layout(directory)
         return dict(spec)
     nodes = DEFAULT_NODES if nodes is None else nodes
@@ -217,9 +224,12 @@ def init_network(directory: Path, nodes: int | None = None, chain_id: int = DEFA
     accounts = {n.name: derive_dev_accounts(seed, ACCOUNTS_PER_NODE, start=i * ACCOUNTS_PER_NODE)
                 for i, n in enumerate(layouts)}
     genesis = GenesisSpec(chain_id=chain_id, gas_limit=100_000_000, timestamp=GENESIS_TIMESTAMP,
-                          alloc={a.address: DEV_BALANCE for accs in accounts.values() for a in accs})
+                          alloc={a.address: DEV_BALANCE for accs in accounts.values() for a in accs},
+                          privacy_precompile_block=0 if privacy_marker else None)
     genesis.write(directory / "genesis.json")
     spec: dict[str, Any] = {"chain_id": chain_id, "ordering": ordering, "p2p_tls": tls, "dev_keys": bool(dev_keys)}
+    if privacy_marker:
+        spec["privacy_marker"] = True
     if tls:
         spec["ca_file"] = str((directory / "ca" / "ca.crt").resolve())
     ordering_table: dict[str, Any] = {"kind": ordering}
@@ -241,7 +251,8 @@ def init_network(directory: Path, nodes: int | None = None, chain_id: int = DEFA
             "unlocked_keys_file": "accounts.json",
             "empty_block_interval_s": DEV_EMPTY_BLOCK_INTERVAL_S,
             "rpc": {"host": node_host(layout.index), "port": layout.rpc_port},
-            "privacy": {"enabled": True, "q2t_url": manager.q2t_url},
+            "privacy": {"enabled": True, "q2t_url": manager.q2t_url,
+                        **({"privacy_marker": True} if privacy_marker else {})},
             "ordering": ordering_table,
         }
         write_private(layout.node_dir / "node.toml", dump_toml(node_config))
@@ -550,9 +561,10 @@ class LocalNetwork:
 
     def __init__(self, directory: Path, nodes: int | None = None, chain_id: int = DEFAULT_CHAIN_ID,
                  ordering: str | None = None, etcd: list[str] | None = None,
-                 insecure_p2p: bool | None = None, dev_keys: bool | None = None) -> None:
+                 insecure_p2p: bool | None = None, dev_keys: bool | None = None,
+                 privacy_marker: bool | None = None) -> None:
         self.directory = directory
-        self.spec = init_network(directory, nodes, chain_id, ordering, etcd, insecure_p2p, dev_keys)
+        self.spec = init_network(directory, nodes, chain_id, ordering, etcd, insecure_p2p, dev_keys, privacy_marker)
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []  # nodes and managers this object started
         self.etcd: EtcdCluster | None = None  # the local etcd cluster, when this object started it
         self._detach = False
@@ -741,18 +753,24 @@ def current_producer(directory: Path, spec: dict[str, Any] | None = None) -> str
 
 
 def network_status(directory: Path) -> dict[str, Any]:
-    """The ordering and its producer; per node: RPC up, head, lag behind the highest head, manager up;
-    per local etcd member (or external endpoint): healthy. `ok` when everything is up."""
+    """The ordering and its producer; per node: RPC up, head, lag behind the highest head, manager up,
+    the private state divergences it reports (`privnet_privateStateDivergences`; None when it cannot
+    tell); per local etcd member (or external endpoint): healthy. `ok` when everything is up."""
     spec = load_spec(directory)
     rows = []
     for node in spec["nodes"]:
         row: dict[str, Any] = {"name": node["name"], "rpc_url": node["rpc_url"], "q2t_url": node["ptm_q2t_url"],
-                               "node": "down", "head": None, "lag": None, "manager": "down"}
+                               "node": "down", "head": None, "lag": None, "manager": "down", "divergences": None}
         try:
             row["head"] = int(_rpc(node["rpc_url"], "eth_blockNumber"), 16)
             row["node"] = "up"
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             pass
+        if row["node"] == "up":
+            try:
+                row["divergences"] = list(_rpc(node["rpc_url"], "privnet_privateStateDivergences"))
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                pass
         try:
             if q2t_request(node["ptm_q2t_url"], "GET", "/upcheck", timeout=2).status_code == 200:
                 row["manager"] = "up"

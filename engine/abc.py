@@ -106,6 +106,10 @@ class NodeAPI(ABC):
         """Smallest gas limit that does not run out of gas. Raises ExecutionReverted."""
 
     @abstractmethod
+    def simulate_private_send(self, request: TxRequest, nonce: int) -> EnhancedPrivacyMetadata:
+        """The enhanced-privacy metadata of a private send, simulated on the head's private state."""
+
+    @abstractmethod
     def create_access_list(self, request: TxRequest, block_id: BlockId,
                            overrides: StateOverrides | None = None) -> AccessListResult:
         """geth's eth_createAccessList: the accounts and slots the call touches, and its gas with them."""
@@ -167,6 +171,14 @@ class NodeAPI(ABC):
     def subscribe_pending_transactions(self, callback: Callable[[Hash32], None]) -> None:
         """Call `callback` with the hash of each transaction entering this node's pool (on the
         admitting thread; it must be quick and must not raise)."""
+
+
+@dataclass(frozen=True)
+class EnhancedPrivacyMetadata:
+    """What the sender's simulation hands its manager with the payload (PROTOCOL.md §3)."""
+
+    affected_contract_transactions: tuple[PayloadHash, ...] = ()
+    exec_hash: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -268,6 +280,14 @@ class PrivateStateAPI(ABC):
         simulation; None when the request is not private on this node (run it publicly)."""
 
     @abstractmethod
+    def simulate_send(self, request: TxRequest, header: BlockHeaderAPI, public_state: StateAPI, gas: int,
+                      nonce: int) -> EnhancedPrivacyMetadata:
+        """GoQuorum's pre-send simulation of a private payload (`request.data`, sent by
+        `request.sender` with `nonce`): the affected contracts' creation transactions and, for
+        flag 3, the execution hash. Raises PrivateTransactionRejected when a flag rule is broken,
+        ExecutionReverted when a flagged payload reverts."""
+
+    @abstractmethod
     def private_receipt(self, public: ReceiptView) -> ReceiptView | None:
         """This node's private receipt for a marker, or None when it is not a party."""
 
@@ -304,6 +324,10 @@ class PrivacyManagerClientAPI(ABC):
         """`receive` for a block's worth of hashes, keyed by hash; same invariant as `receive`."""
 
     @abstractmethod
+    def receive_raw(self, payload_hash: PayloadHash) -> bytes | None:
+        """A payload stored with `store_raw` (sender only), or None."""
+
+    @abstractmethod
     def store_raw(self, payload: bytes, private_from: PtmPublicKey | None) -> PayloadHash: ...
 
     @abstractmethod
@@ -314,6 +338,49 @@ class PrivacyManagerClientAPI(ABC):
 
     @abstractmethod
     def public_keys(self) -> list[PtmPublicKey]: ...
+
+    # -- contract extension (GoQuorum's IsSender / GetParticipants); optional for other clients --
+    def is_sender(self, payload_hash: PayloadHash) -> bool:
+        """Whether this manager sent the payload (False when it does not hold it)."""
+        raise NotImplementedError("this manager client cannot tell a payload's sender")
+
+    def participants(self, payload_hash: PayloadHash) -> list[PtmPublicKey]:
+        """The recipient keys of this manager's copy (all of them on the sender's manager)."""
+        raise NotImplementedError("this manager client cannot list a payload's participants")
+
+
+class PrivateExecutionHookAPI(ABC):
+    """Called by the private side after a party ran a private transaction successfully, inside
+    the block's processing: contract extension (engine/extension) acts on its management
+    contract's events there, so its writes commit with the block on every party alike."""
+
+    @abstractmethod
+    def after_private_execution(self, transaction: SignedTransactionAPI,
+                                logs: Sequence[tuple[bytes, tuple[int, ...], bytes]],
+                                state: StateAPI) -> dict[bytes, dict[str, Any]]:
+        """Act on the transaction's private logs (writing into `state` as needed); returns
+        privacy metadata to record with the block, by contract address."""
+
+
+class ContractExtensionAPI(ABC):
+    """GoQuorum's `quorumExtension_*` methods (PROTOCOL.md §11); the RPC layer calls it."""
+
+    @abstractmethod
+    def extend_contract(self, to_extend: Address, recipient_key: PtmPublicKey, recipient: Address,
+                        request: TxRequest) -> Hash32: ...
+
+    @abstractmethod
+    def approve_extension(self, management_contract: Address, vote: bool, request: TxRequest) -> Hash32: ...
+
+    @abstractmethod
+    def cancel_extension(self, management_contract: Address, request: TxRequest) -> Hash32: ...
+
+    @abstractmethod
+    def extension_status(self, management_contract: Address) -> str:
+        """`"ACTIVE"` while open, `"DONE"` once accepted and shared, declined or cancelled."""
+
+    @abstractmethod
+    def active_extensions(self) -> list[dict[str, object]]: ...
 
 
 class OrderingServiceAPI(ABC):
@@ -372,3 +439,44 @@ class OrderingServiceAPI(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StateCommitment:
+    """A party's storage root of one private contract after one block (divergence detection,
+    PROTOCOL.md §12), with the payloads whose execution in that block touched the contract."""
+
+    block_number: int
+    block_hash: bytes
+    contract: Address
+    storage_root: bytes
+    payload_hashes: tuple[PayloadHash, ...]
+
+
+@dataclass(frozen=True)
+class StateDivergence:
+    """Parties' storage roots of one private contract after one block disagree. `sides` pairs each
+    root with the manager keys (base64) that committed to it; `own_parties` are this node's keys."""
+
+    block_number: int
+    block_hash: bytes
+    contract: Address
+    sides: tuple[tuple[bytes, tuple[PtmPublicKey, ...]], ...]
+    own_parties: tuple[PtmPublicKey, ...]
+    detected_at: int
+
+
+class StateCommitmentsAPI(ABC):
+    """Where a node's state commitments go and its detected divergences come from (its manager).
+
+    `submit_state_commitments` returns True once the manager stored them, False when the manager
+    does not take commitments at all, and raises PrivacyManagerUnavailable when it cannot be
+    reached (the caller retries later).
+    """
+
+    @abstractmethod
+    def submit_state_commitments(self, commitments: Sequence[StateCommitment]) -> bool: ...
+
+    @abstractmethod
+    def state_divergences(self, from_block: int = 0) -> list[StateDivergence]:
+        """Divergences of contracts this node is party to, from block `from_block` on."""

@@ -42,6 +42,9 @@ class PrivacySettings(BaseModel):
     retries: int = Field(5, ge=0)
     retry_delay_s: float = Field(1.0, ge=0)
     timeout_s: float = Field(10.0, gt=0)
+    # GoQuorum's --privacymarker.enable: private sends go out as privacy marker transactions
+    # (needs the genesis' privacyPrecompileBlock).
+    privacy_marker: bool = False
 
 
 class OrderingSettings(BaseModel):

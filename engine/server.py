@@ -20,10 +20,13 @@ from engine.abc import PrivateTransactionsAPI
 from engine.chain.node import Node, open_database
 from engine.config import ConfigError, NodeSettings
 from engine.errors import EngineError
+from engine.extension.service import ContractExtensionService, build_extension_service
 from engine.files import read_token_file
 from engine.privacy.client import HttpPrivacyManagerClient
+from engine.privacy.commitments import CommitmentReporter
 from engine.privacy.disabled import NoPrivateTransactions
-from engine.privacy.private_state import PrivateStateManager
+from engine.privacy.pmt import PrivacyMarkers
+from engine.privacy.pmt_state import PrivacyMarkerPrivateState
 from engine.privacy.service import PrivateTransactionService
 
 logger = logging.getLogger("engine")
@@ -35,6 +38,8 @@ class NodeServices:
 
     node: Node
     privacy: PrivateTransactionsAPI
+    extension: ContractExtensionService | None = None  # quorumExtension_* (with a manager only)
+    commitments: CommitmentReporter | None = None  # divergence detection (with a manager only)
 
 
 def connect_manager(settings: NodeSettings) -> HttpPrivacyManagerClient:
@@ -70,10 +75,22 @@ def build_node(settings: NodeSettings) -> NodeServices:
     except BaseException:
         client.close()
         raise
-    private_state = PrivateStateManager(client, database.atomic)
+    private_state = PrivacyMarkerPrivateState(client, database.atomic)
     node = Node.open(settings, private=private_state, database=database)
+    # GoQuorum's privacyPrecompileBlock is a genesis setting: known once the node has read its genesis.
+    private_state.precompile_block = node.genesis.privacy_precompile_block
     service = PrivateTransactionService(node, node.unlocked, private_state, client, settings.max_tx_bytes)
-    return NodeServices(node, service)
+    try:
+        service.privacy_markers = PrivacyMarkers(node, node.unlocked, private_state, client,
+                                                 create=settings.privacy.privacy_marker)
+    except BaseException:
+        node.stop()
+        raise
+    extension = build_extension_service(node, service, client, private_state, database)
+    commitments = CommitmentReporter(client)
+    private_state.block_observer = commitments.observe_block
+    node.subscribe_new_blocks(commitments.on_committed)
+    return NodeServices(node, service, extension, commitments=commitments)
 
 
 def make_server(services: NodeServices, settings: NodeSettings) -> uvicorn.Server:
@@ -81,7 +98,8 @@ def make_server(services: NodeServices, settings: NodeSettings) -> uvicorn.Serve
     from engine.rpc.serving import QuietServer
 
     app = create_rpc_app(services.node, services.privacy, max_body_bytes=settings.rpc.max_body_bytes,
-                         max_batch_size=settings.rpc.max_batch_size)
+                         max_batch_size=settings.rpc.max_batch_size, extension=services.extension,
+                         divergences=services.commitments.channel if services.commitments is not None else None)
     config = uvicorn.Config(app, host=settings.rpc.host, port=settings.rpc.port, log_level="warning",
                             access_log=False, timeout_keep_alive=30)
     return QuietServer(config)
@@ -110,6 +128,10 @@ def run(settings: NodeSettings) -> int:
         return 2
     node = services.node
     node.start()
+    if services.extension is not None:
+        services.extension.start()
+    if services.commitments is not None:
+        services.commitments.start()
     server = make_server(services, settings)
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -122,7 +144,39 @@ def run(settings: NodeSettings) -> int:
     try:
         server.run()
     finally:
+        if services.commitments is not None:
+            services.commitments.stop()  # before node.stop() closes the manager client
         node.stop()
+    return 0
+
+
+def run_replay(settings: NodeSettings) -> int:
+    """`--replay-private-state`: rebuild this node's private state (engine/privacy/replay.py)
+    with the node stopped and its manager up, through the node exactly as `run` builds it;
+    print the summary as one JSON line on stdout."""
+    import json
+
+    from engine.privacy.replay import replay_private_state
+
+    restore_recursion_limit()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not settings.privacy.enabled:
+        logger.error("%s: no private state to replay: privacy is not enabled", settings.name)
+        return 2
+    try:
+        services = build_node(settings)
+    except (EngineError, ConfigError) as exc:
+        logger.error("%s: %s", settings.name, getattr(exc, "message", exc))
+        return 2
+    node = services.node
+    try:
+        summary = replay_private_state(node.chain, node.private, node.importer)
+    except EngineError as exc:
+        logger.error("%s: private state replay failed: %s", settings.name, exc.message)
+        return 1
+    finally:
+        node.stop()
+    print(json.dumps(summary.to_json()), flush=True)
     return 0
 
 
@@ -134,10 +188,15 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m engine", description="Run one privnet node.")
     parser.add_argument("--config", type=Path, help="node.toml")
+    parser.add_argument("--replay-private-state", action="store_true",
+                        help="rebuild the private state from the chain and the manager's payloads, then exit "
+                             "(the node must be stopped, its manager up; `privnet recover` runs it)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.replay_private_state:
+        return run_replay(settings)
     return run(settings)

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from tessera_like.errors import PeerNotAllowed
+from tessera_like.errors import PeerNotAllowed, PeerUnavailable
 from tessera_like.identity import PeerIdentity
 from tessera_like.types import KeyPair, PayloadHash, PublicKey
 
@@ -23,6 +23,16 @@ class SealedPayload:
     content_key: bytes
     nonce: bytes
     cipher_text: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ResendPage:
+    """One page of a paged resend (`TransactionManager.resend_page`): encoded payloads, each as
+    the asking key's manager should hold it, and the cursor the next page starts after (None:
+    the peer's store is exhausted)."""
+
+    payloads: tuple[bytes, ...]
+    next: PayloadHash | None
 
 
 class EncryptorAPI(ABC):
@@ -107,8 +117,9 @@ class PayloadStoreAPI(ABC):
     def count(self) -> int: ...
 
     @abstractmethod
-    def scan(self, batch_size: int = 500) -> Iterator[tuple[PayloadHash, bytes]]:
-        """Every stored payload in hash order, fetched a batch at a time."""
+    def scan(self, batch_size: int = 500, after: bytes = b"") -> Iterator[tuple[PayloadHash, bytes]]:
+        """Every stored payload in hash order (those with a hash above `after` only), fetched a
+        batch at a time."""
 
     @abstractmethod
     def put_raw(self, tx_hash: PayloadHash, encoded: bytes) -> bool: ...
@@ -155,6 +166,17 @@ class PeerNetworkAPI(ABC):
     def peer_urls(self) -> list[str]:
         """The peers that proved a key at their URL (the only ones sent anything but party info)."""
 
+    def unverified_peer_urls(self) -> list[str]:
+        """Peers known (configured, or still to be verified) that have not proved a key: down, or
+        not a manager. A recovery reports them: it cannot ask them for their payloads."""
+        return []
+
+    def fetch_resend_page(self, url: str, key: PublicKey, after: PayloadHash | None, limit: int) -> ResendPage:
+        """Ask the manager at `url` for one page of the payloads `key` (ours) can open, after
+        `after` (paged recovery, `recovery.py`). The default cannot reach peers and raises
+        PeerUnavailable."""
+        raise PeerUnavailable(f"this manager cannot ask {url} for pages of payloads", url)
+
     def authorize_push(self, sender: PublicKey, caller: PeerIdentity) -> None:
         """Raise PeerNotAllowed unless `caller` may push a payload naming `sender` as its
         sender. The default refuses: a network that cannot tell who pushed accepts nothing
@@ -167,4 +189,4 @@ class PeerNetworkAPI(ABC):
         raise PeerNotAllowed(f"this manager cannot authenticate P2P callers ({caller})")
 
 
-__all__ = ["EncryptorAPI", "KeyStoreAPI", "PayloadStoreAPI", "PeerNetworkAPI", "SealedPayload"]
+__all__ = ["EncryptorAPI", "KeyStoreAPI", "PayloadStoreAPI", "PeerNetworkAPI", "ResendPage", "SealedPayload"]

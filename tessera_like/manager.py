@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tessera_like.abc import EncryptorAPI, KeyStoreAPI, PayloadStoreAPI, PeerNetworkAPI, SealedPayload
+from tessera_like.abc import EncryptorAPI, KeyStoreAPI, PayloadStoreAPI, PeerNetworkAPI, ResendPage, SealedPayload
 from tessera_like.crypto.keys import encode_key
 from tessera_like.errors import (
     DecryptionFailed,
@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 RESEND_BATCH = 32
+#: Paged resend (`resend_page`): most payloads per page, the byte budget of a page (one larger
+#: payload still goes alone), and the most stored rows one page reads.
+MAX_RESEND_PAGE = 100
+RESEND_PAGE_BYTES = 8 * 1024 * 1024
+RESEND_PAGE_SCAN = 1000
 AEAD_TAG_SIZE = 16  # AES-GCM: a ciphertext is the plaintext plus this tag
 
 
@@ -184,8 +189,7 @@ class TransactionManager:
             row = self.store.get(tx_hash)
             opened = None if row is None else self._open_any(tx_hash, self._decode_stored(tx_hash, row))
             if opened is None:
-                raise PrivacyViolation(
-                    f"affected contract transaction {_h(tx_hash)} is not known to this manager")
+                raise PrivacyViolation(f"Unable to find affectedContractTransaction {_h(tx_hash)}")
             affected.append(_Affected(tx_hash, *opened))
         return affected
 
@@ -197,24 +201,21 @@ class TransactionManager:
                 raise InvalidRequest("missing mandatory recipients data: privacy flag 2 needs mandatoryRecipients")
             missing = [k for k in metadata.mandatory_recipients if k not in parties]
             if missing:
-                raise InvalidRequest(f"mandatory recipient {encode_key(missing[0])} is not among the recipients")
+                raise PrivacyViolation("One or more mandatory recipients not included in the participant list")
         elif metadata.mandatory_recipients:
             raise InvalidRequest("mandatory recipients are only applicable for privacy flag 2")
         party_set = set(parties)
         for a in affected:
-            if a.payload.privacy_mode is not mode:
-                raise PrivacyViolation(
-                    f"privacy flag {int(mode)} does not match affected contract transaction "
-                    f"{_h(a.tx_hash)} (flag {int(a.payload.privacy_mode)})")
             if mode is PrivacyMode.PRIVATE_STATE_VALIDATION and set(a.payload.recipient_keys) != party_set:
+                raise PrivacyViolation(f"Recipients mismatched for Affected Txn {_h(a.tx_hash)}")
+        for a in affected:
+            # Tessera's rule: the flag must match, and the new transaction's mandatory
+            # recipients must include every affected contract's (its recipients include them above).
+            if (a.payload.privacy_mode is not mode
+                    or not set(a.payload.mandatory_recipients) <= set(metadata.mandatory_recipients)):
                 raise PrivacyViolation(
-                    f"recipients do not match the parties of affected contract transaction {_h(a.tx_hash)}")
-            if mode is PrivacyMode.MANDATORY_RECIPIENTS:
-                absent = [k for k in a.payload.mandatory_recipients if k not in party_set]
-                if absent:
-                    raise PrivacyViolation(
-                        f"mandatory recipient {encode_key(absent[0])} of affected contract transaction "
-                        f"{_h(a.tx_hash)} is not among the recipients")
+                    f"Privacy metadata mismatched with Affected Txn {_h(a.tx_hash)} "
+                    f"(flag {int(a.payload.privacy_mode)}, this transaction's flag {int(mode)})")
 
     # -- Q2T: reading -----------------------------------------------------------------
     def receive(self, tx_hash: PayloadHash, to: PublicKey | None = None, raw: bool = False) -> ReceivedTransaction:
@@ -382,19 +383,19 @@ class TransactionManager:
             affected = self._decode_stored(affected_hash, row)
             if affected.privacy_mode is not payload.privacy_mode:
                 raise PrivacyViolation(
-                    f"privacy flag {int(payload.privacy_mode)} of payload {_h(tx_hash)} does not match affected "
-                    f"contract transaction {_h(affected_hash)} (flag {int(affected.privacy_mode)})")
+                    f"Privacy metadata mismatched with Affected Txn {_h(affected_hash)} (flag "
+                    f"{int(affected.privacy_mode)}, payload {_h(tx_hash)} flag {int(payload.privacy_mode)})")
             opened = self._open_any(affected_hash, affected)
             if opened is None or security_hash(affected_hash, opened[1], tx_hash) != claimed:
                 if payload.privacy_mode is PrivacyMode.PRIVATE_STATE_VALIDATION:
                     raise PrivacyViolation(
-                        f"invalid security hash for affected contract transaction {_h(affected_hash)}")
+                        f"Invalid security hashes identified for PSC TX {_h(tx_hash)}. "
+                        f"Invalid ACOTHs: {_h(affected_hash)}")
                 continue
             if (payload.privacy_mode is PrivacyMode.PRIVATE_STATE_VALIDATION
                     and set(affected.recipient_keys) != set(payload.recipient_keys)):
-                raise PrivacyViolation(
-                    f"recipients of payload {_h(tx_hash)} do not match the parties of affected contract "
-                    f"transaction {_h(affected_hash)}")
+                raise PrivacyViolation(f"Recipients mismatched for Affected Txn {_h(affected_hash)}. "
+                                       f"TxHash={_h(tx_hash)}")
 
     def resend_all(self, key: PublicKey) -> int:
         """Push to `key`'s manager every payload `key` can open (as recipient or sender).
@@ -463,6 +464,39 @@ class TransactionManager:
         if copy is None:
             raise TransactionNotFound(f"key {encode_key(key)} is not a party to transaction {_h(tx_hash)}")
         return encode(copy)
+
+    def resend_page(self, key: PublicKey, after: PayloadHash | None, limit: int,
+                    caller: PeerIdentity | None = None) -> ResendPage:
+        """One page of the payloads `key` can open (as recipient or sender), in hash order after
+        `after`, each as `key`'s manager should hold it: paged recovery (`recovery.py`).
+
+        `caller` (None: in process, trusted) must be the verified owner of `key`, checked before
+        the store is read, as for `resend_individual`. A page holds at most `limit` payloads
+        (1..MAX_RESEND_PAGE) and about RESEND_PAGE_BYTES, read from at most RESEND_PAGE_SCAN
+        rows; its `next` is the last row read, or None once the store is exhausted. Nothing is
+        remembered between pages: any cursor may be asked again.
+        """
+        if caller is not None:
+            self._peer_network(caller).authorize_resend(key, caller)
+        if not 1 <= limit <= MAX_RESEND_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_RESEND_PAGE}, got {limit}")
+        if key in self.keys:
+            return ResendPage((), None)
+        payloads: list[bytes] = []
+        size = 0
+        rows = self.store.scan(batch_size=min(limit * 4, 200), after=after or b"")
+        for scanned, (tx_hash, row) in enumerate(rows, start=1):
+            try:
+                copy = self._copy_for(decode(row), key)
+            except InvalidPayload:
+                log.error("stored payload %s does not decode; not resent", _h(tx_hash))
+                copy = None
+            if copy is not None:
+                payloads.append(encode(copy))
+                size += len(payloads[-1])
+            if len(payloads) >= limit or size >= RESEND_PAGE_BYTES or scanned >= RESEND_PAGE_SCAN:
+                return ResendPage(tuple(payloads), tx_hash)
+        return ResendPage(tuple(payloads), None)
 
     def recover(self) -> dict[str, str]:
         """Ask every known peer to resend everything for each key held here.
@@ -552,4 +586,4 @@ class TransactionManager:
             raise DecryptionFailed(f"stored transaction {_h(tx_hash)} is corrupted") from None
 
 
-__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "TransactionManager"]
+__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "MAX_RESEND_PAGE", "TransactionManager"]

@@ -18,12 +18,16 @@ from typing import Any
 
 import httpx
 
+from tessera_like.abc import ResendPage
 from tessera_like.errors import InvalidRequest, PeerRejected, PeerUnavailable, PrivacyViolation
 from tessera_like.identity import uri_sans
 from tessera_like.partyinfo import PartyView
-from tessera_like.types import PublicKey, normalize_url
+from tessera_like.types import PayloadHash, PublicKey, normalize_url
 from tessera_like.wire import (
     PartyInfoDocument,
+    ResendPageResponse,
+    decode_b64,
+    decode_hash,
     decode_party_info,
     encode_b64,
     encode_party_info,
@@ -101,11 +105,43 @@ class HttpPeerClient:
         except InvalidRequest as exc:
             raise PeerRejected(f"peer {url} answered malformed party info: {exc.message}", url) from None
 
+    def post_commitment(self, url: str, document: dict[str, Any]) -> None:
+        """Deliver one state commitment (`POST /commitments`, tessera_like/commitments.py); a
+        refusal raises as a refused push does (403: PrivacyViolation)."""
+        response = self._request("POST", f"{url}/commitments", json=document)
+        if response.status_code not in (200, 201):
+            self._raise_for(response, url, "take the state commitment")
+
     def resend_all(self, url: str, key: PublicKey) -> None:
         """Ask the manager at `url` to push back every payload `key` can open."""
         response = self._request("POST", f"{url}/resend", json={"type": "ALL", "publicKey": encode_b64(key)})
         if response.status_code >= 400:
             self._raise_for(response, url, "resend")
+
+
+    def resend_page(self, url: str, key: PublicKey, after: PayloadHash | None, limit: int) -> ResendPage:
+        """Ask the manager at `url` for one page of the payloads `key` can open (paged recovery).
+
+        The answer is parsed as input: a malformed page, or a cursor that does not move past
+        `after`, is a PeerRejected (a peer must not keep a recovery going round in circles)."""
+        body: dict[str, object] = {"publicKey": encode_b64(key), "limit": limit}
+        if after is not None:
+            body["after"] = encode_b64(after)
+        response = self._request("POST", f"{url}/resend/page", json=body)
+        if response.status_code != 200:
+            self._raise_for(response, url, "resend a page")
+            raise PeerRejected(f"peer {url} answered a page request with status {response.status_code}", url)
+        try:
+            document = parse_body(response.content, ResendPageResponse)
+            payloads = tuple(decode_b64(p, f"payloads[{i}]") for i, p in enumerate(document.payloads))
+            cursor = decode_hash(document.next, "next") if document.next is not None else None
+        except InvalidRequest as exc:
+            raise PeerRejected(f"peer {url} answered a malformed page: {exc.message}", url) from None
+        if len(payloads) > limit:
+            raise PeerRejected(f"peer {url} answered a page of {len(payloads)} payloads; {limit} were asked for", url)
+        if cursor is not None and after is not None and cursor <= after:
+            raise PeerRejected(f"peer {url} answered a page whose cursor does not move forward", url)
+        return ResendPage(payloads, cursor)
 
 
 def _server_uris(response: httpx.Response) -> frozenset[str] | None:

@@ -35,14 +35,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from tessera_like.abc import PeerNetworkAPI
+from tessera_like.abc import PeerNetworkAPI, ResendPage
 from tessera_like.crypto.keys import encode_key
 from tessera_like.crypto.proofs import check_ownership_proof, make_ownership_proof
 from tessera_like.errors import InvalidRequest, PeerError, PeerNotAllowed, PeerUnavailable, UnknownRecipient
 from tessera_like.identity import PeerIdentity
 from tessera_like.partyinfo import MAX_PEERS, Challenge, KeyClaim, PartyInfo, PartyView
 from tessera_like.peer_client import HttpPeerClient
-from tessera_like.types import KeyPair, PublicKey, normalize_url
+from tessera_like.types import KeyPair, PayloadHash, PublicKey, normalize_url
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +269,21 @@ class PeerNetwork(PeerNetworkAPI):
                 self._awaiting[entry] -= 1
                 if self._awaiting[entry] <= 0:
                     del self._awaiting[entry]
+
+    def unverified_peer_urls(self) -> list[str]:
+        verified = set(self.party.verified_peer_urls())
+        return [url for url in self.party.peer_urls() if url not in verified]
+
+    def fetch_resend_page(self, url: str, key: PublicKey, after: PayloadHash | None, limit: int) -> ResendPage:
+        """One page of `key`'s payloads from `url`, a peer that proved a key at that URL."""
+        self._require_verified(url)
+        try:
+            page = self.client.resend_page(url, key, after, limit)
+        except PeerUnavailable:
+            self.party.mark_down(url)
+            raise
+        self.party.mark_ok(url)
+        return page
 
     def known_keys(self) -> dict[PublicKey, str]:
         return self.party.known_keys()

@@ -31,6 +31,7 @@ import uvicorn
 from tessera_like.api.app import create_p2p_app, create_q2t_app
 from tessera_like.api.peer_identity import PeerIdentityProtocol
 from tessera_like.api.serving import QuietServer
+from tessera_like.commitments import CommitmentService
 from tessera_like.config import ManagerSettings, is_loopback_host
 from tessera_like.crypto.envelope import X25519Encryptor
 from tessera_like.crypto.keyfile import load_key_pair, read_password_file
@@ -40,6 +41,7 @@ from tessera_like.manager import TransactionManager
 from tessera_like.partyinfo import PartyInfo
 from tessera_like.peer_client import HttpPeerClient
 from tessera_like.peers import PeerNetwork
+from tessera_like.store.commitments import SqlCommitmentStore
 from tessera_like.store.sql import SqlPayloadStore
 from tessera_like.tokenfile import q2t_token_for
 from tessera_like.types import KeyPair, PublicKey
@@ -63,6 +65,8 @@ class ManagerParts:
     manager: TransactionManager
     network: PeerNetwork
     store: SqlPayloadStore
+    #: Divergence detection (tessera_like/commitments.py): its delivery thread runs while served.
+    commitments: CommitmentService | None = None
 
 
 def build_manager(settings: ManagerSettings, keys: list[KeyPair] | None = None) -> ManagerParts:
@@ -91,7 +95,8 @@ def build_manager(settings: ManagerSettings, keys: list[KeyPair] | None = None) 
         store.close()
         raise
     log.info("payload store: %s, schema version %d", store.dialect.description, store.schema_version)
-    return ManagerParts(manager, network, store)
+    commitments = CommitmentService(key_store, store, SqlCommitmentStore(store), network, client.post_commitment)
+    return ManagerParts(manager, network, store, commitments)
 
 
 def _source_address(p2p_host: str) -> str | None:
@@ -255,11 +260,12 @@ class ManagerProcess:
             if tls.client_auth:
                 ssl_options.update(ssl_cert_reqs=ssl.CERT_REQUIRED, ssl_ca_certs=str(tls.ca_file))
         self._servers = [
-            _ServerThread(create_p2p_app(self.parts.manager, self.parts.network), p2p_sock,
+            _ServerThread(create_p2p_app(self.parts.manager, self.parts.network, self.parts.commitments), p2p_sock,
                           f"tessera-like-p2p-{p2p_port}", settings.log_level, http=PeerIdentityProtocol,
                           timeout_keep_alive=int(peer_keepalive_s(settings)) + PEER_KEEPALIVE_MARGIN_S,
                           **ssl_options),
-            _ServerThread(create_q2t_app(self.parts.manager, q2t_token=self.q2t_token), q2t_sock,
+            _ServerThread(create_q2t_app(self.parts.manager, q2t_token=self.q2t_token,
+                                         commitments=self.parts.commitments), q2t_sock,
                           "tessera-like-q2t", settings.log_level),
         ]
         try:
@@ -269,6 +275,8 @@ class ManagerProcess:
             self.stop()
             raise
         self.parts.network.start()
+        if self.parts.commitments is not None:
+            self.parts.commitments.start()
         log.info("tessera_like up: q2t=%s p2p=%s keys=%s", self.q2t_url, self.p2p_url,
                  ",".join(self.public_keys))
         return self
@@ -279,6 +287,8 @@ class ManagerProcess:
         for server in servers:  # first: in-flight requests still need peers and the store
             server.stop()
         if self.parts is not None:
+            if self.parts.commitments is not None:
+                self.parts.commitments.stop()
             self.parts.network.stop()
             self.parts.store.close()
         if self.settings.q2t_socket is not None:

@@ -81,6 +81,25 @@ class ResendRequest(_Wire):
     key: str | None = None
 
 
+class ResendPageRequest(_Wire):
+    """Paged resend (P2P `POST /resend/page`): one page of `publicKey`'s payloads after `after`."""
+
+    public_key: str = Field(alias="publicKey", description="the asking manager's key, base64")
+    after: str | None = Field(default=None, description="cursor: the `next` of the previous page; absent: start")
+    limit: StrictInt = Field(default=50, description="most payloads in the page (1-100)")
+
+
+class ResendPageResponse(_Wire):
+    payloads: list[str] = Field(description="encoded payloads, base64, each as the key's manager holds it")
+    next: str | None = Field(default=None, description="cursor of the next page; null: no more pages")
+
+
+class RecoverRequest(_Wire):
+    """Q2T `POST /recover` (optional body): how many payloads to ask each peer for per page."""
+
+    page_size: StrictInt = Field(default=50, alias="pageSize", description="1-100")
+
+
 class KeyResponse(_Wire):
     key: str
 
@@ -412,6 +431,9 @@ __all__ = [
     "PeerEntry",
     "ReceiveRequest",
     "ReceiveResponse",
+    "RecoverRequest",
+    "ResendPageRequest",
+    "ResendPageResponse",
     "ResendRequest",
     "SendRequest",
     "SendSignedRequest",

@@ -27,7 +27,7 @@ from eth.vm.forks.prague.constants import HISTORY_STORAGE_ADDRESS
 from eth.vm.spoof import SpoofTransaction
 from eth_utils import ValidationError, to_checksum_address
 
-from engine.abc import PrivateStateAPI
+from engine.abc import EnhancedPrivacyMetadata, PrivateStateAPI
 from engine.chain.canonical import CanonicalChain
 from engine.chain.vm import ExecutionTimeout, PrivnetComputation, evm_deadline
 from engine.errors import (
@@ -165,6 +165,13 @@ class CallRunner:
             else:
                 low = mid
         return high
+
+    def simulate_private_send(self, request: TxRequest, nonce: int) -> EnhancedPrivacyMetadata:
+        """The private side's pre-send simulation on the head, bounded as calls are."""
+        header = self.header_for("latest")
+        state = _costless_state(self.chain.snapshot_vm(header))
+        with self.guarded():
+            return self.private.simulate_send(request, header, state, self._gas_limit(request, header), nonce)
 
     def create_access_list(self, request: TxRequest, block_id: BlockId,
                            overrides: StateOverrides | None = None) -> AccessListResult:

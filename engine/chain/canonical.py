@@ -126,12 +126,19 @@ class CanonicalChain:
 
     def import_validated(self, block: BlockAPI) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
         """`Chain.import_block`: re-execute, require the result to equal the block, persist."""
+        imported, receipts = self.reexecute(block)
+        self.persist(imported)
+        return imported, receipts
+
+    def reexecute(self, block: BlockAPI) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
+        """Execute `block` on its parent's state and require the result to equal it (raises
+        ValidationError); nothing is persisted but the state's own trie nodes. Import and the
+        private-state replay (`engine/privacy/replay.py`) both run a block through here."""
         parent = self._chain.get_block_header_by_hash(block.header.parent_hash)
         base = self._chain.create_header_from_parent(parent).copy(gas_used=block.header.gas_used)
         vm = self._chain.get_vm(base)
         imported = vm.import_block(block).block
         validate_imported_block_unchanged(imported, block)
-        self.persist(imported)
         return imported, tuple(vm.last_receipts)
 
     def commit(self, block: BlockAPI, receipts: tuple[ReceiptAPI, ...]) -> None:

@@ -48,6 +48,8 @@ class GenesisSpec:
     alloc: dict[bytes, int]  # address → balance in wei
     extra_data: bytes = b"privnet"
     base_fee_per_gas: int = 0
+    # GoQuorum's `privacyPrecompileBlock`: privacy marker transactions from this block on (None: never).
+    privacy_precompile_block: int | None = None
 
     def header_params(self) -> dict[str, Any]:
         return {
@@ -63,7 +65,7 @@ class GenesisSpec:
         return {addr: {"balance": bal, "nonce": 0, "code": b"", "storage": {}} for addr, bal in self.alloc.items()}
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "chainId": self.chain_id,
             "gasLimit": hex(self.gas_limit),
             "timestamp": hex(self.timestamp),
@@ -71,6 +73,9 @@ class GenesisSpec:
             "baseFeePerGas": hex(self.base_fee_per_gas),
             "alloc": {to_checksum_address(a): {"balance": hex(b)} for a, b in sorted(self.alloc.items())},
         }
+        if self.privacy_precompile_block is not None:
+            data["privacyPrecompileBlock"] = self.privacy_precompile_block
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GenesisSpec:
@@ -81,6 +86,7 @@ class GenesisSpec:
             extra_data=bytes.fromhex(data.get("extraData", "0x")[2:]),
             base_fee_per_gas=int(data["baseFeePerGas"], 16) if "baseFeePerGas" in data else LEGACY_GENESIS_BASE_FEE,
             alloc={bytes.fromhex(a[2:]): int(v["balance"], 16) for a, v in data["alloc"].items()},
+            privacy_precompile_block=_block_number(data.get("privacyPrecompileBlock"), "privacyPrecompileBlock"),
         )
 
     @classmethod
@@ -90,6 +96,17 @@ class GenesisSpec:
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+
+def _block_number(value: object, name: str) -> int | None:
+    """A fork block as GoQuorum's genesis config writes it (a JSON number; hex strings accepted)."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.startswith("0x"):
+        value = int(value, 16)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"genesis {name} must be a block number, got {value!r}")
+    return value
 
 
 def dev_genesis(chain_id: int, gas_limit: int, accounts: list[DevAccount]) -> GenesisSpec:

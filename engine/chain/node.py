@@ -25,7 +25,7 @@ from eth.vm.forks.prague.constants import PER_EMPTY_ACCOUNT_BASE_COST
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-from engine.abc import NodeAPI, OrderingServiceAPI, PrivateStateAPI
+from engine.abc import EnhancedPrivacyMetadata, NodeAPI, OrderingServiceAPI, PrivateStateAPI
 from engine.chain.accounts import UnlockedAccounts
 from engine.chain.calls import CallRunner
 from engine.chain.canonical import CanonicalChain
@@ -385,6 +385,9 @@ class Node(NodeAPI):
 
     def estimate_gas(self, request: TxRequest, block_id: BlockId, overrides: StateOverrides | None = None) -> int:
         return self.calls.estimate_gas(request, block_id, overrides)
+
+    def simulate_private_send(self, request: TxRequest, nonce: int) -> EnhancedPrivacyMetadata:
+        return self.calls.simulate_private_send(request, nonce)
 
     def create_access_list(self, request: TxRequest, block_id: BlockId,
                            overrides: StateOverrides | None = None) -> AccessListResult:

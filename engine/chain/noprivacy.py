@@ -12,7 +12,7 @@ from typing import Any
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
 
-from engine.abc import PrivateStateAPI
+from engine.abc import EnhancedPrivacyMetadata, PrivateStateAPI
 from engine.errors import TransactionRejected
 from engine.types import Address, ReceiptView, TxRequest
 
@@ -49,6 +49,10 @@ class NoPrivateState(PrivateStateAPI):
     def run_call(self, request: TxRequest, header: BlockHeaderAPI, public_state: StateAPI,
                  gas: int) -> ComputationAPI | None:
         return None
+
+    def simulate_send(self, request: TxRequest, header: BlockHeaderAPI, public_state: StateAPI, gas: int,
+                      nonce: int) -> EnhancedPrivacyMetadata:
+        return EnhancedPrivacyMetadata()  # nothing is private here, so nothing is affected
 
     def private_receipt(self, public: ReceiptView) -> ReceiptView | None:
         return None

@@ -6,6 +6,9 @@ Deviations from Ethereum mainnet, each one GoQuorum's or a permissioned chain's:
 2. The public side of a private marker does not run the EVM: nonce + 1 and intrinsic gas
    on the 64-byte hash only. The private side is handed to the state's `private_executor`
    (the node's `PrivateStateAPI`).
+   A privacy marker transaction (a public call to GoQuorum's privacy precompile address,
+   `chain/pmt.py`) runs publicly as any call; its inner private transaction is handed to the
+   executor when that executor knows PMTs (`PrivacyMarkerExecutorAPI`).
 3. Gas-free network: the base fee is pinned to 0 (GoQuorum runs with gas price 0).
 4. Sub-second blocks: a child's timestamp may equal its parent's (must not go back).
 
@@ -42,6 +45,7 @@ from rlp.sedes import CountableList
 
 from engine.abc import PrivateStateAPI
 from engine.chain.marker import PrivateMarkerAwareLegacyTransaction, is_private_marker
+from engine.chain.pmt import PrivacyMarkerExecutorAPI, is_privacy_marker
 
 
 class PrivnetTransactionBuilder(PragueTransactionBuilder):
@@ -73,7 +77,14 @@ class PrivnetTransactionExecutor(PragueTransactionExecutor):
 
     def __call__(self, transaction: SignedTransactionAPI) -> ComputationAPI:
         if not is_private_marker(transaction):
-            return super().__call__(transaction)
+            computation = super().__call__(transaction)
+            if is_privacy_marker(transaction):
+                # GoQuorum's privacy precompile (chain/pmt.py): the public side was an ordinary
+                # call; a private executor that knows PMTs runs the inner private transaction.
+                executor = getattr(self.vm_state, "private_executor", None)
+                if isinstance(executor, PrivacyMarkerExecutorAPI):
+                    executor.execute_privacy_marker(transaction, self.vm_state)
+            return computation
         return self._apply_private_marker(transaction)
 
     def _apply_private_marker(self, transaction: SignedTransactionAPI) -> ComputationAPI:

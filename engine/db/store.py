@@ -18,6 +18,14 @@ from eth.db.backends.base import BaseDB
 from engine.files import private_dir, private_sqlite_file
 
 
+def _prefix_end(prefix: bytes) -> bytes:
+    """The smallest key above every key starting with `prefix` (SQLite compares BLOBs bytewise)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        raise ValueError("a key prefix must hold a byte below 0xff")
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
 class SqliteKV(BaseDB):
     """py-evm `BaseDB` over one SQLite table. Writes open a transaction; `commit()` ends it."""
 
@@ -53,6 +61,19 @@ class SqliteKV(BaseDB):
             cur = self._conn.execute("DELETE FROM kv WHERE k = ?", (key,))
             if cur.rowcount == 0:
                 raise KeyError(key)
+
+    def keys_with_prefix(self, prefix: bytes) -> list[bytes]:
+        """Every key starting with `prefix` (non-empty), in byte order."""
+        end = _prefix_end(prefix)
+        return [bytes(r[0]) for r in self._conn.execute("SELECT k FROM kv WHERE k >= ? AND k < ? ORDER BY k",
+                                                        (prefix, end))]
+
+    def delete_prefix(self, prefix: bytes) -> int:
+        """Delete every key starting with `prefix` (non-empty), in the open transaction; how many."""
+        with self._lock:
+            self._begin()
+            cur = self._conn.execute("DELETE FROM kv WHERE k >= ? AND k < ?", (prefix, _prefix_end(prefix)))
+            return int(cur.rowcount)
 
     def _begin(self) -> None:
         if not self._in_tx:

@@ -12,13 +12,19 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from engine.abc import PrivacyManagerClientAPI, ReceivedPayload
+from engine.abc import (
+    PrivacyManagerClientAPI,
+    ReceivedPayload,
+    StateCommitment,
+    StateCommitmentsAPI,
+    StateDivergence,
+)
 from engine.errors import (
     NotAParty,
     PrivacyManagerError,
@@ -26,7 +32,7 @@ from engine.errors import (
     PrivacyManagerUnavailable,
     PrivateTransactionRejected,
 )
-from engine.types import PayloadHash, PrivacyFlag, PtmPublicKey
+from engine.types import Address, PayloadHash, PrivacyFlag, PtmPublicKey
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +47,7 @@ def unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
-class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
+class HttpPrivacyManagerClient(PrivacyManagerClientAPI, StateCommitmentsAPI):
     def __init__(self, url: str, retries: int = 5, retry_delay_s: float = 1.0, timeout_s: float = 10.0,
                  *, transport: httpx.BaseTransport | None = None, token: str | None = None) -> None:
         """`transport` replaces the HTTP connection (tests drive a manager app in process
@@ -143,6 +149,14 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
                 result[keys[key]] = None
         return result
 
+    def receive_raw(self, payload_hash: PayloadHash) -> bytes | None:
+        response = self._request("GET", f"/transaction/{quote(b64(payload_hash), safe='')}", params={"isRaw": "true"})
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise PrivacyManagerError(f"{response.status_code} status: {_body_text(response)}")
+        return unb64(response.json()["payload"])
+
     def store_raw(self, payload: bytes, private_from: PtmPublicKey | None) -> PayloadHash:
         body: dict[str, Any] = {"payload": b64(payload)}
         if private_from:
@@ -166,11 +180,66 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI):
         self._raise_for_client_error(response)
         return [PtmPublicKey(k["key"]) for k in response.json().get("keys", [])]
 
+    # -- contract extension: GoQuorum's IsSender / GetParticipants --------------------------
+    def is_sender(self, payload_hash: PayloadHash) -> bool:
+        response = self._request("GET", f"/transaction/{quote(b64(payload_hash), safe='')}/isSender")
+        if response.status_code == 404:
+            return False
+        if response.status_code >= 400:
+            raise PrivacyManagerError(f"{response.status_code} status: {_body_text(response)}")
+        return response.text.strip() == "true"
+
+    def participants(self, payload_hash: PayloadHash) -> list[PtmPublicKey]:
+        response = self._request("GET", f"/transaction/{quote(b64(payload_hash), safe='')}/participants")
+        if response.status_code >= 400:
+            raise PrivacyManagerError(f"{response.status_code} status: {_body_text(response)}")
+        return [PtmPublicKey(k) for k in response.text.strip().split(",") if k]
+
     def receive_or_raise(self, payload_hash: PayloadHash) -> ReceivedPayload:
         received = self.receive(payload_hash)
         if received is None:
             raise NotAParty("this node is not a party to the transaction")
         return received
+
+    # -- divergence detection: our manager's extension (PROTOCOL.md §12) --------------------
+    def submit_state_commitments(self, commitments: Sequence[StateCommitment]) -> bool:
+        """Not retried here (the caller keeps them and retries later): POST /commitments.
+        False when the manager has no such route (404/405: e.g. Tessera itself)."""
+        body = {"commitments": [{"blockNumber": c.block_number, "blockHash": "0x" + c.block_hash.hex(),
+                                 "contract": "0x" + bytes(c.contract).hex(), "storageRoot": "0x" + c.storage_root.hex(),
+                                 "payloadHashes": [b64(h) for h in c.payload_hashes]} for c in commitments]}
+        response = self._request("POST", "/commitments", json=body, retry=False)
+        if response.status_code in (404, 405):
+            return False
+        if response.status_code >= 400:
+            raise _commitment_error(response)
+        return True
+
+    def state_divergences(self, from_block: int = 0) -> list[StateDivergence]:
+        response = self._request("GET", "/commitments/divergences", params={"fromBlock": str(from_block)},
+                                 retry=False)
+        if response.status_code >= 400:
+            raise _commitment_error(response)
+        return [_divergence(item) for item in response.json()["divergences"]]
+
+
+def _commitment_error(response: httpx.Response) -> PrivacyManagerError:
+    text = f"{response.status_code} status: {_body_text(response)}"
+    if response.status_code in (404, 405):
+        return PrivacyManagerError(f"the private transaction manager does not detect divergences ({text})")
+    return PrivacyManagerUnavailable(text) if response.status_code >= 500 else PrivacyManagerError(text)
+
+
+def _divergence(item: dict[str, Any]) -> StateDivergence:
+    return StateDivergence(
+        block_number=int(item["blockNumber"]),
+        block_hash=bytes.fromhex(str(item["blockHash"])[2:]),
+        contract=Address(bytes.fromhex(str(item["contract"])[2:])),
+        sides=tuple((bytes.fromhex(str(side["storageRoot"])[2:]), tuple(PtmPublicKey(k) for k in side["parties"]))
+                    for side in item["sides"]),
+        own_parties=tuple(PtmPublicKey(k) for k in item.get("ownParties", ())),
+        detected_at=int(item.get("detectedAt", 0)),
+    )
 
 
 def _received(data: dict[str, Any]) -> ReceivedPayload:

@@ -16,8 +16,17 @@ from typing import Any
 from eth._utils.address import generate_contract_address
 from eth.abc import AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
 from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS
+from eth.db.atomic import AtomicDB
+from eth.db.batch import BatchDB
 
-from engine.abc import PrivacyManagerClientAPI, PrivateStateAPI, ReceivedPayload
+from engine.abc import (
+    EnhancedPrivacyMetadata,
+    PrivacyManagerClientAPI,
+    PrivateExecutionHookAPI,
+    PrivateStateAPI,
+    ReceivedPayload,
+)
+from engine.chain.calls import raise_for_computation
 from engine.chain.marker import (
     MARKER_CALL_INTRINSIC_GAS,
     MARKER_CREATE_INTRINSIC_GAS,
@@ -27,11 +36,19 @@ from engine.chain.marker import (
 )
 from engine.chain.views import contract_address_for
 from engine.db import schema
-from engine.errors import TransactionRejected
+from engine.errors import PrivateTransactionRejected, TransactionRejected
+from engine.privacy.commitments import BlockObserver, reached_addresses
+from engine.privacy.enhanced import (
+    AffectedContracts,
+    affected_contracts,
+    execution_failure,
+    execution_hash,
+    sender_metadata,
+)
 from engine.privacy.execution import ZERO_ADDRESS, outcome_of, private_receipt_view, run_message
 from engine.privacy.receipts import PrivateOutcome
 from engine.privacy.state import DualPrivateState
-from engine.types import Address, PayloadHash, ReceiptView, TxRequest
+from engine.types import Address, PayloadHash, PrivacyFlag, ReceiptView, TxRequest
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +68,7 @@ class _BlockContext:
         self.state: DualPrivateState | None = None
         self.outcomes: dict[bytes, PrivateOutcome] = {}
         self.created: dict[bytes, dict[str, Any]] = {}
+        self.touched: dict[bytes, set[bytes]] = {}  # payload hash → addresses it reached (commitments)
 
 
 class PrivateStateManager(PrivateStateAPI):
@@ -63,6 +81,8 @@ class PrivateStateManager(PrivateStateAPI):
         self._block: _BlockContext | None = None
         self._payloads: dict[bytes, ReceivedPayload | None] = {}  # prefetched for the next block
         self._sent: dict[bytes, ReceivedPayload] = {}  # sent from here, not yet in a block
+        self.extension_hook: PrivateExecutionHookAPI | None = None  # contract extension (engine/server.py)
+        self.block_observer: BlockObserver | None = None  # divergence detection (engine/server.py)
 
     def close(self) -> None:
         close = getattr(self.manager, "close", None)
@@ -121,6 +141,8 @@ class PrivateStateManager(PrivateStateAPI):
             key = bytes(tx.data)
             self._payloads.pop(key, None)
             self._sent.pop(key, None)
+        if self.block_observer is not None and ctx.state is not None and ctx.touched:
+            self.block_observer(block, ctx.state, ctx.touched)
         self._block = None
 
     # -- private execution --------------------------------------------------------------------
@@ -139,7 +161,11 @@ class PrivateStateManager(PrivateStateAPI):
         1. 404 from the manager: not a party; nothing runs, the public nonce already moved.
         2. A party runs the payload with the transaction's gas limit (less the public
            intrinsic gas): creation at CreateAddress(sender, nonce) when `to` is empty.
-        3. A transaction to a contract created with another privacy flag is a no-op (status 0).
+        3. GoQuorum's enhanced-privacy checks on what the payload actually touched
+           (engine/privacy/enhanced.py): a flag that differs from an affected contract's, a
+           flagged contract whose creation the manager did not verify for this party, or (flag 3)
+           an execution hash other than the sender's, and the execution is undone: private
+           receipt status 0, nothing changed.
         4. Reads of public-only accounts fall through to the public state, read-only.
         """
         ctx = self._block
@@ -155,24 +181,67 @@ class PrivateStateManager(PrivateStateAPI):
             ctx.state.attach_public(public_state)
         state = ctx.state
         state.lock_changes()
+        validating = received.privacy_flag == PrivacyFlag.PRIVATE_STATE_VALIDATION
+        if validating:
+            # The execution hash needs storage roots, which a journal snapshot cannot undo:
+            # persist first (inside the block's database transaction) and reopen on failure.
+            state.persist()
+        root_before = state.state_root
+        snapshot = state.snapshot()
         gas = max(0, tx.gas - tx.intrinsic_gas)
         creating = tx.to == CREATE_CONTRACT_ADDRESS
-        if not creating:
-            meta = self.contract_metadata(Address(tx.to))
-            if meta is not None and int(meta.get("privacyFlag", 0)) != int(received.privacy_flag):
-                ctx.outcomes[bytes(tx.hash)] = PrivateOutcome(0, (), None, None, 0)
-                return
         created_at = contract_address_for(tx)
         computation = run_message(state, tx.sender, None if creating else bytes(tx.to), received.payload, gas,
                                   create_address=created_at)
+        ctx.touched.setdefault(bytes(tx.data), set()).update(reached_addresses(computation))
+        affected = affected_contracts(computation, state.private_account_exists)
+        failure = execution_failure(affected, received.privacy_flag, received.affected_contract_transactions,
+                                    self._metadata_in_block)
+        if failure is None and validating:
+            failure = self._exec_hash_failure(state, affected, received.exec_hash)
+        if failure is not None:
+            logger.info("private transaction 0x%s is not applied on this node: %s", bytes(tx.hash).hex(), failure)
+            if validating:
+                ctx.state = self._open_state(root_before, public_state)
+            else:
+                state.revert(snapshot)
+            ctx.outcomes[bytes(tx.hash)] = PrivateOutcome(0, (), None, None, gas)
+            return
         outcome = outcome_of(computation, created_at if creating else None, gas)
         ctx.outcomes[bytes(tx.hash)] = outcome
-        if creating and outcome.status == 1 and outcome.contract_address is not None:
-            ctx.created[outcome.contract_address] = {
-                "creationTxHash": "0x" + bytes(tx.data).hex(),
-                "privacyFlag": int(received.privacy_flag),
-                "mandatoryFor": list(received.mandatory_recipients),
-            }
+        if outcome.status == 1:
+            for address in affected.creations:
+                if state.private_account_exists(address) and state.get_code(address):
+                    # Every contract the payload created, nested ones too, is bound to this
+                    # transaction: its flag, its parties (through the creation hash) and its
+                    # mandatory recipients, as GoQuorum's EVM sets them on CREATE.
+                    ctx.created[address] = {
+                        "creationTxHash": "0x" + bytes(tx.data).hex(),
+                        "privacyFlag": int(received.privacy_flag),
+                        "mandatoryFor": list(received.mandatory_recipients),
+                    }
+            # -- contract extension (engine/extension): its management contract's events act here,
+            # in the block, and the metadata it returns is recorded with the block -----------------
+            if self.extension_hook is not None and outcome.logs:
+                ctx.created.update(self.extension_hook.after_private_execution(tx, outcome.logs, state))
+            # -- end contract extension ----------------------------------------------------------
+
+    @staticmethod
+    def _exec_hash_failure(state: DualPrivateState, affected: AffectedContracts, expected: bytes) -> str | None:
+        if not expected:
+            return "private state validation needs an execution hash and the payload carries none"
+        state.persist()
+        if execution_hash(state, affected.all) != expected:
+            return "execution hash check failed: this party's result differs from the sender's"
+        return None
+
+    def _metadata_in_block(self, address: bytes) -> dict[str, Any] | None:
+        """Privacy metadata as the block being executed sees it: contracts created earlier in
+        the block first, then the stored ones."""
+        ctx = self._block
+        if ctx is not None and address in ctx.created:
+            return ctx.created[address]
+        return self.contract_metadata(Address(address))
 
     # -- the private view ---------------------------------------------------------------------
     def state_for(self, address: Address, header: BlockHeaderAPI, public_state: StateAPI) -> StateAPI | None:
@@ -230,6 +299,36 @@ class PrivateStateManager(PrivateStateAPI):
                                create_address=create_address)
         finally:
             state.revert(snapshot)
+
+    def simulate_send(self, request: TxRequest, header: BlockHeaderAPI, public_state: StateAPI, gas: int,
+                      nonce: int) -> EnhancedPrivacyMetadata:
+        """GoQuorum's `simulateExecutionForPE`: run the payload as its block will, on a throwaway
+        layer over this node's private state, and derive what the manager must carry."""
+        flag = request.private.privacy_flag if request.private is not None else PrivacyFlag.STANDARD_PRIVATE
+        sender = request.sender or ZERO_ADDRESS
+        creating = request.to is None
+        intrinsic = MARKER_CREATE_INTRINSIC_GAS if creating else MARKER_CALL_INTRINSIC_GAS
+        # Writes land in memory only: the execution hash needs persisted storage roots.
+        scratch = AtomicDB(BatchDB(self._db))
+        state = self._state_class(scratch, public_state.execution_context, self.private_root(header))
+        state.attach_public(public_state)
+        create_address = generate_contract_address(Address(sender), nonce) if creating else None
+        computation = run_message(state, sender, request.to, request.data, max(0, gas - intrinsic),
+                                  create_address=create_address)
+        if computation.is_error and flag != PrivacyFlag.STANDARD_PRIVATE:
+            raise_for_computation(computation)  # GoQuorum refuses a flagged payload that fails
+        affected = affected_contracts(computation, state.private_account_exists)
+        acoths = sender_metadata(affected, flag, self.contract_metadata_bytes)
+        if isinstance(acoths, str):
+            raise PrivateTransactionRejected(acoths)
+        exec_hash = b""
+        if flag == PrivacyFlag.PRIVATE_STATE_VALIDATION:
+            state.persist()
+            exec_hash = execution_hash(state, affected.all)
+        return EnhancedPrivacyMetadata(tuple(PayloadHash(h) for h in acoths), exec_hash)
+
+    def contract_metadata_bytes(self, address: bytes) -> dict[str, Any] | None:
+        return self.contract_metadata(Address(address))
 
     def private_receipt(self, public: ReceiptView) -> ReceiptView | None:
         try:

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from engine.abc import NodeAPI, PrivateTransactionsAPI
+from engine.abc import ContractExtensionAPI, NodeAPI, PrivateTransactionsAPI, StateCommitmentsAPI
 from engine.errors import InvalidRequest
 from engine.privacy.disabled import NoPrivateTransactions
 from engine.rpc.context import RpcContext
@@ -31,7 +31,7 @@ from engine.rpc.dispatch import Dispatcher, Method
 from engine.rpc.errors import ParseError, error_object, error_response
 from engine.rpc.filters import FilterRegistry
 from engine.rpc.jsonguard import json_depth_exceeds
-from engine.rpc.methods import eth, net, priv, raw, signing, web3
+from engine.rpc.methods import eth, extension, net, pmt, priv, privnet, raw, signing, web3
 from engine.rpc.subscriptions import HTTP_METHODS as NOTIFICATION_METHODS
 from engine.rpc.subscriptions import SubscriptionHub
 from engine.rpc.websocket import WebSocketEndpoint
@@ -52,7 +52,7 @@ def client_version() -> str:
 def method_table(node: NodeAPI) -> dict[str, Method]:
     """Every method this node serves, by name."""
     table: dict[str, Method] = {}
-    for module in (eth, net, web3, priv, signing, raw):
+    for module in (eth, net, web3, priv, signing, raw, pmt, extension, privnet):
         overlap = table.keys() & module.METHODS.keys()
         if overlap:
             raise RuntimeError(f"methods registered twice: {sorted(overlap)}")
@@ -122,7 +122,8 @@ def create_rpc_app(node: NodeAPI, privacy: PrivateTransactionsAPI | None = None,
                    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, max_batch_size: int = 1000,
                    max_log_block_range: int = 10_000, filter_idle_timeout: float = 300.0,
                    max_filters: int = 10_000, max_ws_subscriptions: int = 128,
-                   ws_queue_size: int = 4096) -> FastAPI:
+                   ws_queue_size: int = 4096, extension: ContractExtensionAPI | None = None,
+                   divergences: StateCommitmentsAPI | None = None) -> FastAPI:
     """The node's JSON-RPC app; `privacy` serves GoQuorum's private sends and reads (a node
     without a manager refuses them). Limits: body size, entries per batch, blocks per `eth_getLogs`,
     installed filters and their idle life.
@@ -134,7 +135,8 @@ def create_rpc_app(node: NodeAPI, privacy: PrivateTransactionsAPI | None = None,
     filters = FilterRegistry(node, idle_timeout=filter_idle_timeout, max_filters=max_filters,
                              max_block_range=max_log_block_range)
     context = RpcContext(node=node, filters=filters, client_version=client_version(),
-                         max_log_block_range=max_log_block_range, privacy=privacy or NoPrivateTransactions())
+                         max_log_block_range=max_log_block_range, privacy=privacy or NoPrivateTransactions(),
+                         extension=extension, divergences=divergences)
     dispatcher = Dispatcher(method_table(node), context, max_batch_size=max_batch_size)
 
     app = FastAPI(title="privnet JSON-RPC", openapi_url=None, docs_url=None, redoc_url=None)

@@ -13,10 +13,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from tessera_like import __version__
+from tessera_like.api.commitments import build_commitments_p2p_router, build_commitments_q2t_router
 from tessera_like.api.errors import install_error_handlers
 from tessera_like.api.p2p import build_p2p_router
 from tessera_like.api.q2t import build_q2t_router
 from tessera_like.api.q2t_auth import BearerTokenMiddleware
+from tessera_like.commitments import CommitmentService
 from tessera_like.manager import DEFAULT_MAX_PAYLOAD_BYTES, TransactionManager
 from tessera_like.peers import PeerNetwork
 
@@ -107,22 +109,28 @@ def _base_app(title: str, description: str, max_payload_bytes: int, docs: bool =
     return app
 
 
-def create_q2t_app(manager: TransactionManager, q2t_token: str | None = None) -> FastAPI:
+def create_q2t_app(manager: TransactionManager, q2t_token: str | None = None,
+                   commitments: CommitmentService | None = None) -> FastAPI:
     """The node-facing API. Serve it on loopback or a unix socket only.
 
     With `q2t_token` (required on TCP) every request but /upcheck needs that bearer token.
+    With `commitments`, the divergence-detection routes too (`api/commitments.py`).
     """
     app = _base_app("tessera_like Q2T API",
                     "Private transaction manager API for its own node (Tessera-compatible paths).",
                     manager.max_payload_bytes or DEFAULT_MAX_PAYLOAD_BYTES)
     app.state.manager = manager
     app.include_router(build_q2t_router())
+    if commitments is not None:
+        app.state.commitments = commitments
+        app.include_router(build_commitments_q2t_router())
     if q2t_token is not None:  # added last, so outermost: runs before the body-limit middleware reads
         app.add_middleware(BearerTokenMiddleware, token=q2t_token)
     return app
 
 
-def create_p2p_app(manager: TransactionManager, network: PeerNetwork) -> FastAPI:
+def create_p2p_app(manager: TransactionManager, network: PeerNetwork,
+                   commitments: CommitmentService | None = None) -> FastAPI:
     """The manager-to-manager API (party info, push, resend).
 
     No `/docs` or `/openapi.json` here: this port faces the network, and its schema is
@@ -133,6 +141,9 @@ def create_p2p_app(manager: TransactionManager, network: PeerNetwork) -> FastAPI
     app.state.manager = manager
     app.state.network = network
     app.include_router(build_p2p_router())
+    if commitments is not None:
+        app.state.commitments = commitments
+        app.include_router(build_commitments_p2p_router())
     return app
 
 

@@ -1,7 +1,7 @@
 """P2P API: what other managers ask of this one (PROTOCOL.md §5, §10).
 
 Served on its own port (optionally TLS), never on the Q2T address. Only members may call
-`/partyinfo`, `/push` and `/resend` (`/upcheck` stays open): with mutual TLS the handshake
+`/partyinfo`, `/push`, `/resend` and `/resend/page` (`/upcheck` stays open): with mutual TLS the handshake
 already required a certificate from the network's CA; with the allow-list on, the caller
 (`api/peer_identity.py`) must also be a listed manager or this one, else 403. What a member
 may push or be resent is decided by the peer network (`PeerNetwork.authorize_*`).
@@ -31,6 +31,8 @@ from tessera_like.peers import PeerNetwork
 from tessera_like.wire import (
     ErrorResponse,
     PartyInfoDocument,
+    ResendPageRequest,
+    ResendPageResponse,
     ResendRequest,
     decode_hash,
     decode_party_info,
@@ -103,6 +105,18 @@ def build_p2p_router() -> APIRouter:
         tx_hash = decode_hash(body.key, "key")
         encoded = await run_in_threadpool(manager.resend_individual, key, tx_hash, caller)
         return Response(encoded, media_type=OCTET)
+
+    @router.post("/resend/page", openapi_extra=json_body(ResendPageRequest),
+                 summary="Paged recovery: one page of the payloads the key can open, to its verified owner only",
+                 responses={200: {"model": ResendPageResponse}, 403: {"model": ErrorResponse}, **ERROR_RESPONSES})
+    async def resend_page(request: Request, manager: TransactionManager = Depends(get_manager),
+                          caller: PeerIdentity = Depends(member)) -> Response:
+        body: ResendPageRequest = await read_json(request, ResendPageRequest)
+        key = decode_public_key(body.public_key, "publicKey")
+        after = decode_hash(body.after, "after") if body.after else None
+        page = await run_in_threadpool(manager.resend_page, key, after, body.limit, caller)
+        return json_response({"payloads": [encode_b64(p) for p in page.payloads],
+                              "next": encode_b64(page.next) if page.next is not None else None})
 
     return router
 

@@ -30,6 +30,7 @@ from tessera_like.api.common import (
 )
 from tessera_like.errors import InvalidRequest, TransactionNotFound
 from tessera_like.manager import TransactionManager
+from tessera_like.recovery import DEFAULT_PAGE_SIZE, recover_from_peers
 from tessera_like.types import PublicKey, ReceivedTransaction
 from tessera_like.wire import (
     EncodedPayloadDocument,
@@ -40,6 +41,7 @@ from tessera_like.wire import (
     ReceiveBatchRequest,
     ReceiveRequest,
     ReceiveResponse,
+    RecoverRequest,
     SendRequest,
     SendSignedRequest,
     StoreRawRequest,
@@ -51,6 +53,7 @@ from tessera_like.wire import (
     decode_public_key,
     encode_b64,
     encode_payload_document,
+    inline_schema,
     privacy_metadata,
     query_key,
 )
@@ -244,6 +247,21 @@ def build_q2t_router() -> APIRouter:
     @router.get("/keys", summary="The public keys this manager holds", responses={200: {"model": KeysResponse}})
     def own_keys(manager: TransactionManager = Depends(get_manager)) -> Response:
         return json_response({"keys": [{"key": encode_b64(k)} for k in manager.keys.public_keys()]})
+
+    @router.post("/recover", summary="Operator: recover the payloads of this manager's keys from its peers "
+                                     "(paged, idempotent); 200 a report per peer",
+                 openapi_extra={"requestBody": {"required": False,
+                                                "content": {JSON: {"schema": inline_schema(RecoverRequest)}}}},
+                 responses=ERROR_RESPONSES)
+    async def recover(request: Request, manager: TransactionManager = Depends(get_manager)) -> Response:
+        """200 `{peers: [{url, recovered, merged, alreadyHeld, refused, pages, error}], recovered,
+        merged, alreadyHeld, refused, failedPeers}`; a peer that failed is named in `failedPeers`."""
+        page_size = DEFAULT_PAGE_SIZE
+        if await request.body():
+            body: RecoverRequest = await read_json(request, RecoverRequest)
+            page_size = body.page_size
+        report = await run_in_threadpool(recover_from_peers, manager, page_size)
+        return json_response(report.to_json())
 
     @router.get("/transaction", include_in_schema=False)
     def missing_key() -> Response:

@@ -59,6 +59,26 @@ def _payload_table(name: str) -> str:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "payload tables: encrypted_transaction, encrypted_raw_transaction",
               (_payload_table(TX_TABLE), _payload_table(RAW_TABLE))),
+    Migration(2, "state commitments: state_commitment, state_commitment_party, state_commitment_outbox, "
+                 "state_divergence (divergence detection, PROTOCOL.md §12)", (
+        "CREATE TABLE IF NOT EXISTS state_commitment (block_hash {blob} NOT NULL, contract {blob} NOT NULL, "
+        "party {blob} NOT NULL, payload_hash {blob} NOT NULL, block_number BIGINT NOT NULL, "
+        "storage_root {blob} NOT NULL, own INTEGER NOT NULL, received_at BIGINT NOT NULL, "
+        "PRIMARY KEY (block_hash, contract, party, payload_hash))",
+        "CREATE INDEX IF NOT EXISTS state_commitment_payload ON state_commitment (payload_hash)",
+        "CREATE INDEX IF NOT EXISTS state_commitment_block ON state_commitment (block_number)",
+        "CREATE TABLE IF NOT EXISTS state_commitment_party (payload_hash {blob} NOT NULL, party {blob} NOT NULL, "
+        "PRIMARY KEY (payload_hash, party))",
+        "CREATE TABLE IF NOT EXISTS state_commitment_outbox (block_hash {blob} NOT NULL, contract {blob} NOT NULL, "
+        "payload_hash {blob} NOT NULL, author {blob} NOT NULL, recipient {blob} NOT NULL, "
+        "block_number BIGINT NOT NULL, attempts INTEGER NOT NULL, next_at BIGINT NOT NULL, "
+        "PRIMARY KEY (block_hash, contract, payload_hash, author, recipient))",
+        "CREATE INDEX IF NOT EXISTS state_commitment_outbox_due ON state_commitment_outbox (next_at)",
+        "CREATE TABLE IF NOT EXISTS state_divergence (block_hash {blob} NOT NULL, contract {blob} NOT NULL, "
+        "block_number BIGINT NOT NULL, sides TEXT NOT NULL, detected_at BIGINT NOT NULL, "
+        "updated_at BIGINT NOT NULL, PRIMARY KEY (block_hash, contract))",
+        "CREATE INDEX IF NOT EXISTS state_divergence_block ON state_divergence (block_number)",
+    )),
 )
 #: The schema version this code writes.
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -144,6 +144,11 @@ class SqlPayloadStore(PayloadStoreAPI):
                     raise self._unavailable(exc) from None
         raise AssertionError("unreachable")
 
+    def run(self, work: Callable[[Any], T]) -> T:
+        """`work(cursor)` in one committed transaction, with the store's retry and error rules
+        (for the other tables of this database: `store/commitments.py`)."""
+        return self._run(work)
+
     def current_schema_version(self) -> int:
         """The version recorded in the database now (another manager may have migrated it)."""
         return self._run(current_version)
@@ -182,11 +187,11 @@ class SqlPayloadStore(PayloadStoreAPI):
     def count(self) -> int:
         return int(self._run(lambda cur: cur.execute(f"SELECT COUNT(*) FROM {TX_TABLE}").fetchone())[0])
 
-    def scan(self, batch_size: int = 500) -> Iterator[tuple[PayloadHash, bytes]]:
+    def scan(self, batch_size: int = 500, after: bytes = b"") -> Iterator[tuple[PayloadHash, bytes]]:
         sql = self.dialect.sql(
             f"SELECT hash, encoded_payload FROM {TX_TABLE} WHERE hash > ? ORDER BY hash LIMIT ?"
         )
-        after = b""
+        after = bytes(after)
         while True:
 
             def page(cur: Any, start: bytes = after) -> list[Any]:

@@ -282,9 +282,11 @@ def listening_sockets(pid: int | None = None) -> set[tuple[str, int]]:
 
 
 @contextmanager
-def running_network(directory: Path, ordering: str = "local", nodes: int = 4) -> Iterator[E2ENetwork]:
+def running_network(directory: Path, ordering: str = "local", nodes: int = 4,
+                    privacy_marker: bool | None = None) -> Iterator[E2ENetwork]:
+    """`privacy_marker=True`: a new network with GoQuorum's privacy marker transactions on."""
     require_etcd(ordering)
-    local = LocalNetwork(directory, nodes=nodes, ordering=ordering)
+    local = LocalNetwork(directory, nodes=nodes, ordering=ordering, privacy_marker=privacy_marker)
     local.start()
     net = E2ENetwork(local)
     try:

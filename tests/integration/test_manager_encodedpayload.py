@@ -179,7 +179,7 @@ CREATE_REFUSALS = [
     pytest.param({"payload": "AA==", "privacyFlag": 7}, 400, "invalid privacy flag 7", id="flag-7"),
     pytest.param({"payload": "AA==", "privacyFlag": 2}, 400, "missing mandatory recipients", id="flag-2"),
     pytest.param({"payload": "AA==", "privacyFlag": 1, "affectedContractTransactions": [b64(b"\x07" * 64)]},
-                 403, "not known to this manager", id="acoth-unknown"),
+                 403, "Unable to find affectedContractTransaction", id="acoth-unknown"),
     pytest.param({"payload": b64(b"x" * (LIMIT + 1))}, 413, f"exceeds the limit of {LIMIT} bytes", id="payload-size"),
     pytest.param({"payload": b64(b"x" * (2 * 1024 * 1024))}, 413, "request body exceeds the limit", id="body-size"),
     pytest.param({"to": []}, 400, "payload: Field required", id="no-payload"),

@@ -237,7 +237,7 @@ def test_enhanced_privacy_fields_round_trip(net: dict[str, Node]) -> None:
         assert body["affectedContractTransactions"] == acoth
     assert b.q2t.get(f"/transaction/{quote(key, safe='')}/mandatory").text == b.key
     mismatch = a.send(b"x", [b.key], privacyFlag=1, affectedContractTransactions=[creation])
-    assert mismatch.status_code == 403 and "does not match" in mismatch.json()["error"]
+    assert mismatch.status_code == 403 and "Privacy metadata mismatched" in mismatch.json()["error"]
 
 
 def test_party_info_and_keys(net: dict[str, Node]) -> None:

@@ -196,7 +196,7 @@ def test_mandatory_recipients_rules(network_of: Network) -> None:
     mr = PrivacyMode.MANDATORY_RECIPIENTS
     with pytest.raises(InvalidRequest, match="missing mandatory recipients"):
         a.send(b"x", None, [key(b)], PrivacyMetadata(mr))
-    with pytest.raises(InvalidRequest, match="not among the recipients"):
+    with pytest.raises(PrivacyViolation, match="One or more mandatory recipients not included in the participant"):
         a.send(b"x", None, [key(b)], PrivacyMetadata(mr, mandatory_recipients=(key(c),)))
     with pytest.raises(InvalidRequest, match="only applicable for privacy flag 2"):
         a.send(b"x", None, [key(b)], PrivacyMetadata(mandatory_recipients=(key(b),)))
@@ -206,9 +206,13 @@ def test_mandatory_recipients_rules(network_of: Network) -> None:
     plain = a.send(b"y", None, [key(b)])
     with pytest.raises(InvalidRequest, match="not a mandatory-recipients"):
         a.mandatory_recipients(plain)
-    with pytest.raises(PrivacyViolation, match="mandatory recipient"):
+    # A later transaction must name the contract's mandatory recipients again (Tessera's rule).
+    with pytest.raises(PrivacyViolation, match="Privacy metadata mismatched with Affected Txn"):
         a.send(b"z", None, [key(c)], PrivacyMetadata(mr, affected_contract_transactions=(tx,),
                                                       mandatory_recipients=(key(c),)))
+    later = a.send(b"z", None, [key(b), key(c)], PrivacyMetadata(mr, affected_contract_transactions=(tx,),
+                                                                  mandatory_recipients=(key(b),)))
+    assert c.receive(later).payload == b"z"
 
 
 def test_affected_contract_transactions_are_verified_per_party(network_of: Network) -> None:
@@ -222,9 +226,9 @@ def test_affected_contract_transactions_are_verified_per_party(network_of: Netwo
     assert b.receive(call).exec_hash == b"E" * 32
     # C is not a party to the creation: the entry is not reported to C's node.
     assert c.receive(call).affected_contract_transactions == ()
-    with pytest.raises(PrivacyViolation, match="does not match affected contract transaction"):
+    with pytest.raises(PrivacyViolation, match="Privacy metadata mismatched with Affected Txn"):
         a.send(b"x", None, [key(b)], PrivacyMetadata(affected_contract_transactions=(creation,)))
-    with pytest.raises(PrivacyViolation, match="not known to this manager"):
+    with pytest.raises(PrivacyViolation, match="Unable to find affectedContractTransaction"):
         c.send(b"x", None, [key(a)], PrivacyMetadata(pp, affected_contract_transactions=(creation,)))
 
 
@@ -233,7 +237,7 @@ def test_private_state_validation_needs_the_same_parties(network_of: Network) ->
     psv = PrivacyMode.PRIVATE_STATE_VALIDATION
     creation = a.send(b"create", None, [key(b)], PrivacyMetadata(psv))
     assert set(b.participants(creation)) == {key(a), key(b)}  # PSV copies list every party
-    with pytest.raises(PrivacyViolation, match="recipients do not match"):
+    with pytest.raises(PrivacyViolation, match="Recipients mismatched for Affected Txn"):
         a.send(b"x", None, [key(b), key(c)], PrivacyMetadata(psv, affected_contract_transactions=(creation,)))
     ok = b.send(b"y", None, [key(a)], PrivacyMetadata(psv, affected_contract_transactions=(creation,)))
     assert a.receive(ok).affected_contract_transactions == (creation,)
@@ -251,11 +255,11 @@ def test_push_refuses_a_forged_security_hash_under_psv(network_of: Network) -> N
                                privacy_mode=mode, affected_contract_transactions=((creation, forged_hash),))
         copy = encode(forged.for_recipients(frozenset({key(b)})))
         if mode is psv:
-            with pytest.raises(PrivacyViolation, match="invalid security hash"):
+            with pytest.raises(PrivacyViolation, match="Invalid security hashes identified for PSC TX"):
                 b.push(copy)
             assert b.store.get(forged.hash) is None
         else:
-            with pytest.raises(PrivacyViolation, match="does not match"):
+            with pytest.raises(PrivacyViolation, match="Privacy metadata mismatched"):
                 b.push(copy)  # PP payload naming a PSV contract: flag mismatch
     pp_creation = a.send(b"create", None, [key(b)], PrivacyMetadata(pp))
     forged = build_payload(c.encryptor, c.encryptor.seal(b"call"), c_pair, [key(c), key(b)],

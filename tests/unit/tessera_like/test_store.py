@@ -27,6 +27,11 @@ PRE_MIGRATION_SCHEMA = (
 )
 
 
+#: Every schema version this code knows, in order (what a fresh or upgraded database records).
+ALL_VERSIONS = [m.version for m in MIGRATIONS]
+NEXT = SCHEMA_VERSION + 1
+
+
 def h(n: int) -> PayloadHash:
     return PayloadHash(n.to_bytes(64, "big"))
 
@@ -137,7 +142,7 @@ def test_committed_rows_survive_reopening(fresh_url: str) -> None:
     second = SqlPayloadStore(fresh_url)
     assert second.get(h(9)) == b"kept"
     second.close()
-    assert versions(fresh_url) == [1]  # reopening applies nothing again
+    assert versions(fresh_url) == ALL_VERSIONS  # reopening applies nothing again
 
 
 def test_sqlite_files_are_in_wal_mode(tmp_path: Path) -> None:
@@ -154,10 +159,10 @@ def test_a_database_made_before_migrations_opens_unchanged(fresh_url: str) -> No
     execute(fresh_url, *PRE_MIGRATION_SCHEMA)
     execute(fresh_url, "INSERT INTO tessera_like_schema (version) VALUES (1)")
     execute(fresh_url, f"INSERT INTO {TX_TABLE} VALUES (?, ?, 1700000000)", params=(bytes(h(5)), b"old row"))
-    store = SqlPayloadStore(fresh_url)
-    assert store.schema_version == 1 and store.get(h(5)) == b"old row"
+    store = SqlPayloadStore(fresh_url)  # its rows kept, later migrations applied
+    assert store.schema_version == SCHEMA_VERSION and store.get(h(5)) == b"old row"
     store.close()
-    assert versions(fresh_url) == [1]
+    assert versions(fresh_url) == ALL_VERSIONS
 
 
 def test_payload_tables_without_a_recorded_version_are_adopted(fresh_url: str) -> None:
@@ -166,7 +171,7 @@ def test_payload_tables_without_a_recorded_version_are_adopted(fresh_url: str) -
     store = SqlPayloadStore(fresh_url)
     assert store.get_raw(h(6)) == b"raw row"
     store.close()
-    assert versions(fresh_url) == [1]
+    assert versions(fresh_url) == ALL_VERSIONS
 
 
 def test_a_table_of_another_shape_is_refused(fresh_url: str) -> None:
@@ -178,30 +183,31 @@ def test_a_table_of_another_shape_is_refused(fresh_url: str) -> None:
 def test_new_migrations_apply_in_order_once_and_newer_schemas_are_refused(fresh_url: str) -> None:
     SqlPayloadStore(fresh_url).close()
     upgrades = (*MIGRATIONS,
-                Migration(2, "an index on stored_at", (f"CREATE INDEX tx_stored_at ON {TX_TABLE} (stored_at)",)),
-                Migration(3, "a notes table", ("CREATE TABLE upgrade_notes (note TEXT NOT NULL)",
-                                               "INSERT INTO upgrade_notes (note) VALUES ('v3')")))
+                Migration(NEXT, "an index on stored_at", (f"CREATE INDEX tx_stored_at ON {TX_TABLE} (stored_at)",)),
+                Migration(NEXT + 1, "a notes table", ("CREATE TABLE upgrade_notes (note TEXT NOT NULL)",
+                                                      "INSERT INTO upgrade_notes (note) VALUES ('v3')")))
     upgraded = SqlPayloadStore(fresh_url, migrations=upgrades)
-    assert upgraded.schema_version == 3
+    assert upgraded.schema_version == NEXT + 1
     upgraded.put(h(1), b"after the upgrade")
     upgraded.close()
     SqlPayloadStore(fresh_url, migrations=upgrades).close()  # idempotent on restart
-    assert versions(fresh_url) == [1, 2, 3]
+    assert versions(fresh_url) == [*ALL_VERSIONS, NEXT, NEXT + 1]
     assert execute(fresh_url, "SELECT note FROM upgrade_notes") == [("v3",)]
-    with pytest.raises(StorageError, match="has schema version 3, newer than this manager knows \\(1\\)"):
+    with pytest.raises(StorageError, match=rf"has schema version {NEXT + 1}, newer than this manager knows "
+                                           rf"\({SCHEMA_VERSION}\)"):
         SqlPayloadStore(fresh_url)
 
 
 def test_a_failing_migration_leaves_the_version_before(fresh_url: str) -> None:
     SqlPayloadStore(fresh_url).close()
-    broken = (*MIGRATIONS, Migration(2, "half done", ("CREATE TABLE half_done (x INTEGER)",
-                                                      "INSERT INTO no_such_table VALUES (1)")))
+    broken = (*MIGRATIONS, Migration(NEXT, "half done", ("CREATE TABLE half_done (x INTEGER)",
+                                                         "INSERT INTO no_such_table VALUES (1)")))
     with pytest.raises(StorageError, match="cannot open the payload store .*no_such_table"):
         SqlPayloadStore(fresh_url, migrations=broken)
-    assert versions(fresh_url) == [1]
-    store = SqlPayloadStore(fresh_url, migrations=(*MIGRATIONS, Migration(2, "again", (
+    assert versions(fresh_url) == ALL_VERSIONS
+    store = SqlPayloadStore(fresh_url, migrations=(*MIGRATIONS, Migration(NEXT, "again", (
         "CREATE TABLE half_done (x INTEGER)",))))  # the half-done table was rolled back with it
-    assert store.schema_version == 2
+    assert store.schema_version == NEXT
     store.close()
 
 
@@ -225,12 +231,13 @@ def test_managers_opening_one_database_together_migrate_it_once(fresh_url: str) 
     assert errors == [] and len(stores) == 6
     for s in stores:
         s.close()
-    assert versions(fresh_url) == [1]
+    assert versions(fresh_url) == ALL_VERSIONS
 
 
 def test_migrations_must_be_numbered_in_order(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"numbered 1, 2, 3, … in order, got \[1, 3\]"):
-        SqlPayloadStore(f"sqlite:///{tmp_path / 'x.db'}", migrations=(*MIGRATIONS, Migration(3, "gap", ())))
+    got = ", ".join(str(v) for v in [*ALL_VERSIONS, NEXT + 1])
+    with pytest.raises(ValueError, match=rf"numbered 1, 2, 3, … in order, got \[{got}\]"):
+        SqlPayloadStore(f"sqlite:///{tmp_path / 'x.db'}", migrations=(*MIGRATIONS, Migration(NEXT + 1, "gap", ())))
 
 
 # -- PostgreSQL: the URL, errors when opening, connections lost while running ------------

@@ -13,10 +13,11 @@ from eth.db.atomic import AtomicDB
 from engine.abc import PrivacyManagerClientAPI, ReceivedPayload
 from engine.chain.builder import BuiltBlock, build_block
 from engine.chain.marker import sign_private_marker
+from engine.chain.views import receipt_views
 from engine.chain.vm import PrivnetTransactionBuilder, make_vm_class
 from engine.errors import PrivacyManagerUnavailable
 from engine.privacy.private_state import PrivateStateManager
-from engine.types import PayloadHash, PrivacyFlag, PtmPublicKey
+from engine.types import PayloadHash, PrivacyFlag, PtmPublicKey, ReceiptView
 from tests.unit.engine.chain.kit import CHAIN_ID, COINBASE, genesis_spec
 
 # Runtime: store calldata word 0 at slot 0, then LOG0 it.
@@ -47,9 +48,11 @@ class DictManagerClient(PrivacyManagerClientAPI):
             raise PrivacyManagerUnavailable("private transaction manager unavailable: 503 status")
 
     def give(self, payload: bytes, flag: PrivacyFlag = PrivacyFlag.STANDARD_PRIVATE,
-             mandatory: tuple[PtmPublicKey, ...] = ()) -> PayloadHash:
-        key = PayloadHash(hashlib.sha3_512(payload + bytes([flag])).digest())
-        self.payloads[key] = ReceivedPayload(payload, flag, (), b"", mandatory)
+             mandatory: tuple[PtmPublicKey, ...] = (), acoths: tuple[PayloadHash, ...] = (),
+             exec_hash: bytes = b"") -> PayloadHash:
+        """Hold a payload as a party's manager would return it (`acoths`: those it verified)."""
+        key = PayloadHash(hashlib.sha3_512(payload + bytes([flag]) + b"".join(acoths) + exec_hash).digest())
+        self.payloads[key] = ReceivedPayload(payload, flag, acoths, exec_hash, mandatory)
         return key
 
     def upcheck(self) -> bool:
@@ -70,6 +73,11 @@ class DictManagerClient(PrivacyManagerClientAPI):
     def receive_many(self, payload_hashes: list[PayloadHash]) -> dict[bytes, ReceivedPayload | None]:
         self._check()
         return {bytes(h): self.payloads.get(bytes(h)) for h in payload_hashes}
+
+    def receive_raw(self, payload_hash: PayloadHash) -> bytes | None:
+        self._check()
+        received = self.payloads.get(bytes(payload_hash))
+        return None if received is None else received.payload
 
     def store_raw(self, payload: bytes, private_from: PtmPublicKey | None) -> PayloadHash:
         self._check()
@@ -130,3 +138,8 @@ class PrivateChain:
 def marker(key: bytes, nonce: int, payload_hash: bytes, to: bytes | None = None,
            gas: int = 300_000) -> SignedTransactionAPI:
     return PrivnetTransactionBuilder.decode(sign_private_marker(key, nonce, gas, to, payload_hash))
+
+
+def public_receipt(chain: PrivateChain, block: BlockAPI, index: int) -> ReceiptView:
+    """The public receipt view of the `index`-th transaction of a block the chain persisted."""
+    return receipt_views(block, block.get_receipts(chain.chain.chaindb))[index]

@@ -13,7 +13,7 @@ from engine.errors import PrivacyManagerUnavailable, TransactionRejected
 from engine.types import Address, PrivacyFlag, PrivateArgs, PtmPublicKey, TxRequest
 from tests.unit.engine.chain.kit import ACCOUNTS
 
-from .kit import RECORDER_INIT, DictManagerClient, PrivateChain, marker, word
+from .kit import RECORDER_INIT, DictManagerClient, PrivateChain, marker, public_receipt, word
 
 A = ACCOUNTS[0]
 KEY_B = PtmPublicKey("AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=")
@@ -160,7 +160,4 @@ def test_a_node_without_a_manager_refuses_markers_and_sees_nothing_private(party
     assert none.contract_metadata(contract) is None
 
 
-def _public_receipt(chain: PrivateChain, block, index: int):  # noqa: ANN001, ANN202
-    from engine.chain.views import receipt_views
-
-    return receipt_views(block, block.get_receipts(chain.chain.chaindb))[index]
+_public_receipt = public_receipt

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from eth_utils import keccak
 
-from engine.abc import NodeAPI, PrivateTransactionsAPI, ReceivedPayload
+from engine.abc import EnhancedPrivacyMetadata, NodeAPI, PrivateTransactionsAPI, ReceivedPayload
 from engine.errors import ExecutionReverted, ResourceNotFound, TransactionRejected
 from engine.types import (
     AccessListResult,
@@ -208,6 +208,10 @@ class FakeNode(NodeAPI, PrivateTransactionsAPI):
     def estimate_gas(self, request: TxRequest, block_id: BlockId, overrides: object = None) -> int:
         self.calls.append((request, block_id))
         return 21_000 + 16 * len(request.data)
+
+    def simulate_private_send(self, request: TxRequest, nonce: int) -> EnhancedPrivacyMetadata:
+        self.calls.append((request, "latest"))
+        return EnhancedPrivacyMetadata()  # this fake has no private state: nothing is affected
 
     def create_access_list(self, request: TxRequest, block_id: BlockId, overrides: object = None) -> AccessListResult:
         self.calls.append((request, block_id))
