@@ -441,13 +441,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--private-n", type=int, help="private calls in the part B throughput run")
     parser.add_argument("--latency-n", type=int, help="private calls in the part B latency run")
     parser.add_argument("--no-single", action="store_true", help="skip part A's one-request-per-tx RPC mode")
+    parser.add_argument("--private-threads", type=int, help="client threads sending part B's private calls")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     sizes = Sizes(
         public_n=args.public_n or sizes.public_n,
         private_n=args.private_n or sizes.private_n,
         latency_n=args.latency_n or sizes.latency_n,
-        private_threads=sizes.private_threads,
+        private_threads=args.private_threads or sizes.private_threads,
         rpc_single=sizes.rpc_single and not args.no_single,
     )
 

@@ -240,6 +240,10 @@ class HandedPayloads(PrivacyManagerClientAPI):
     def receive_many(self, payload_hashes: list[PayloadHash]) -> dict[bytes, ReceivedPayload | None]:
         return {bytes(h): self.payloads.get(bytes(h)) for h in payload_hashes}
 
+    def receive_raw(self, payload_hash: PayloadHash) -> bytes | None:
+        received = self.payloads.get(bytes(payload_hash))
+        return None if received is None else received.payload
+
     def store_raw(self, payload: bytes, private_from: PtmPublicKey | None) -> PayloadHash:
         return self.hand(payload)
 

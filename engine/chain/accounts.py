@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from eth_account import Account
@@ -55,6 +56,12 @@ class UnlockedAccounts:
             if lock is None:
                 lock = self._locks[sender] = threading.Lock()
             return lock
+
+    def nonce_guard(self, sender: bytes, nonce: int | None) -> AbstractContextManager[object]:
+        """What a send holds while it picks a nonce and submits: the sender's lock when the node
+        picks the nonce (concurrent sends get consecutive ones, as geth's nonce lock), nothing
+        when the client gave it (the sends need not queue behind each other's durable write)."""
+        return self.sender_lock(sender) if nonce is None else nullcontext()
 
     def sign_transaction(self, sender: bytes, fields: dict[str, Any]) -> bytes:
         """Sign an eth-account transaction dict; the raw signed bytes."""

@@ -290,7 +290,7 @@ class Node(NodeAPI):
             # The estimate runs without the EIP-7702 authorizations: add their intrinsic cost.
             extra = PER_EMPTY_ACCOUNT_BASE_COST * len(request.authorization_list)
             request = replace(request, gas=self.estimate_gas(request, "latest") + extra)
-        with self.unlocked.sender_lock(request.sender):
+        with self.unlocked.nonce_guard(request.sender, request.nonce):
             return self.send_raw_transaction(self.unlocked.sign_transaction(request.sender,
                                                                             self.fill_transaction(request)))
 

@@ -31,7 +31,14 @@ def private_key_prefixes() -> tuple[bytes, ...]:
     the public state: they are never deleted, and unreachable ones are harmless.)
     """
     return (make_private_state_root_key(b""), make_private_receipt_key(b""), make_private_block_logs_key(b""),
-            make_contract_privacy_key(b""), make_privacy_marker_key(b""), make_extension_registry_key())
+            make_contract_privacy_key(b""), make_privacy_marker_key(b""), make_extension_registry_key(),
+            make_flagged_contracts_key())
+
+
+def make_flagged_contracts_key() -> bytes:
+    """Present once this node holds a private contract with privacy flag 1-3: until then a
+    standard private send cannot touch one, and the sender's simulation is skipped."""
+    return _PREFIX + b"flagged-contracts"
 
 
 def make_extension_registry_key() -> bytes:

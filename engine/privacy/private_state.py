@@ -43,6 +43,7 @@ from engine.privacy.enhanced import (
     affected_contracts,
     execution_failure,
     execution_hash,
+    flagged,
     sender_metadata,
 )
 from engine.privacy.execution import ZERO_ADDRESS, outcome_of, private_receipt_view, run_message
@@ -137,6 +138,8 @@ class PrivateStateManager(PrivateStateAPI):
             self._db[schema.make_private_receipt_key(tx_hash)] = outcome.to_bytes()
         for address, meta in ctx.created.items():
             self._db[schema.make_contract_privacy_key(address)] = json.dumps(meta).encode()
+        if any(flagged(meta) for meta in ctx.created.values()):
+            self._db[schema.make_flagged_contracts_key()] = b"\x01"
         for tx in block.transactions:
             key = bytes(tx.data)
             self._payloads.pop(key, None)
@@ -326,6 +329,11 @@ class PrivateStateManager(PrivateStateAPI):
             state.persist()
             exec_hash = execution_hash(state, affected.all)
         return EnhancedPrivacyMetadata(tuple(PayloadHash(h) for h in acoths), exec_hash)
+
+    def holds_flagged_contracts(self) -> bool:
+        """Whether any private contract here has flag 1-3 (a standard private payload can touch
+        one only then, so the sender's simulation of it can be skipped until then)."""
+        return self._db.exists(schema.make_flagged_contracts_key())
 
     def contract_metadata_bytes(self, address: bytes) -> dict[str, Any] | None:
         return self.contract_metadata(Address(address))

@@ -58,7 +58,14 @@ class PrivateTransactionService(PrivateTransactionsAPI):
 
     def _simulate(self, request: TxRequest, nonce: int) -> EnhancedPrivacyMetadata:
         """Affected contracts and (flag 3) the execution hash, as GoQuorum simulates every
-        private send; a flagged payload that reverts is refused here and nothing is sent."""
+        private send; a flagged payload that reverts is refused here and nothing is sent.
+
+        A standard private payload's simulation can only find a flagged contract it touches;
+        on a node that holds none it is skipped (it costs a full EVM run per send)."""
+        assert request.private is not None
+        if (request.private.privacy_flag == PrivacyFlag.STANDARD_PRIVATE
+                and not self.private_state.holds_flagged_contracts()):
+            return EnhancedPrivacyMetadata()
         return self.node.simulate_private_send(request, nonce)
 
     def send_transaction(self, request: TxRequest) -> Hash32:
@@ -80,11 +87,11 @@ class PrivateTransactionService(PrivateTransactionsAPI):
             # so the slow manager round trip stays outside the sender's lock.
             enhanced = self._simulate(request, self._nonce(request))
             key = self._distribute(request, enhanced)
-            with self.accounts.sender_lock(request.sender):
+            with self.accounts.nonce_guard(request.sender, request.nonce):
                 return self._submit(request, key, self._nonce(request), gas)
         # Flagged: the execution hash depends on the created address, hence on the nonce, so
         # nonce, simulation, distribution and submission happen under the sender's lock.
-        with self.accounts.sender_lock(request.sender):
+        with self.accounts.nonce_guard(request.sender, request.nonce):
             nonce = self._nonce(request)
             key = self._distribute(request, self._simulate(request, nonce))
             return self._submit(request, key, nonce, gas)

@@ -64,7 +64,10 @@ def stored(chain: PrivateChain, contract: Address) -> int:
 
 
 def test_the_sender_names_the_creation_of_every_flagged_contract_it_touches(party):
+    deploy(party, PrivacyFlag.STANDARD_PRIVATE)
+    assert not party.private.holds_flagged_contracts()  # standard sends need no simulation yet
     contract, creation = deploy(party, PP)
+    assert party.private.holds_flagged_contracts()
     assert simulate(party, contract, word(5), PP).affected_contract_transactions == (creation,)
     with pytest.raises(PrivateTransactionRejected, match=MSG_FLAG_MISMATCH):
         simulate(party, contract, word(5), PrivacyFlag.STANDARD_PRIVATE)
