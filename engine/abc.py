@@ -292,6 +292,13 @@ class PrivateStateAPI(ABC):
         """This node's private receipt for a marker, or None when it is not a party."""
 
     @abstractmethod
+    def privacy_marker_receipt(self, public: ReceiptView) -> ReceiptView | None:
+        """This party's private receipt of the inner transaction of the PMT whose public receipt
+        is `public`, placed at the PMT (its hash on the receipt and its logs), for log queries and
+        `eth_getPrivateTransactionReceipt`; None when `public` is no PMT's, this node is not a
+        party, or the inner transaction did not run."""
+
+    @abstractmethod
     def contract_metadata(self, address: Address) -> dict[str, Any] | None:
         """Privacy metadata of a private contract created here (flag, creation hash, mandatory)."""
 

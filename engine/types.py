@@ -137,6 +137,7 @@ class ReceiptView:
     tx_type: int
     revert_reason: bytes | None = None
     is_private: bool = False
+    is_privacy_marker: bool = False  # a PMT (to the privacy precompile): GoQuorum's isPrivacyMarkerTransaction
 
 
 @dataclass(frozen=True)

@@ -59,8 +59,10 @@ class PeerCommitmentDocument(_Wire):
     block_hash: str = Field(alias="blockHash")
     contract: str
     storage_root: str = Field(alias="storageRoot")
-    payload_hashes: list[str] = Field(alias="payloadHashes", min_length=1, max_length=MAX_PAYLOADS)
-    parties: list[str] = Field(default_factory=list, max_length=MAX_PARTIES)
+    payload_hashes: list[str] = Field(alias="payloadHashes", min_length=1, max_length=MAX_PAYLOADS,
+                                      description="payloads (base64) both keys are parties of; normally one")
+    parties: list[str] = Field(default_factory=list, max_length=MAX_PARTIES,
+                               description="the named payloads' parties, when the author is their sender")
     mac: str
 
 

@@ -4,26 +4,33 @@ GoQuorum puts only a payload's hash on chain, so parties whose private states of
 differ never learn it. Here, after each block, each party's node hands its manager the
 storage root of every private contract the block's private transactions touched on it, with
 the payloads that touched it (Q2T `POST /commitments`). The managers exchange those roots
-and compare them:
+and compare them. The work is per (block, contract, party), not per payload: a block of 77
+transactions to one contract is one stored row and one message per other party.
 
-1. Own commitments are stored (acknowledged means durable), one per own key that is a party
-   of the payload, and queued in a durable outbox for every other party of that payload.
+1. Own commitments are stored (acknowledged means durable), one row per own key that is a
+   party of at least one of the payloads (with those payloads), and queued in a durable
+   outbox for every other party of them: normally one entry per party, naming one payload that
+   proves both are parties (`_plan`).
 2. A delivery thread sends each queued commitment to the party's manager over the P2P API
    (`POST /commitments`, mutual TLS), authenticated for that pair of keys by an HMAC under
    an X25519-derived key (`crypto/commitment.py`); failures are retried with back-off.
 3. A receiving manager accepts a commitment only when (a) it holds the recipient key, (b) the
    author key is bound to the calling peer (`PeerNetworkAPI.authorize_push`, as for a push),
-   (c) the MAC verifies, (d) the recipient key is a party of the payload in this manager's
-   copy and (e) the author is a party of it too. Anything else is refused (403) and stored
-   nowhere.
-4. Parties: a standard payload's recipient copy names only its own key and the sender. The
-   sender's commitments carry the payload's full party list; a recipient trusts that list
-   from the payload's sender only (checks b-c prove it is the sender), records those parties
-   and then also sends its own commitments to them, so every party compares with every other.
+   (c) the MAC verifies, and for each payload named (normally one) (d) the recipient key is
+   a party of it in this manager's copy and (e) the author is a party of it too. Anything
+   else is refused (403) and stored nowhere.
+4. Parties: a standard payload's recipient copy names only its own key and the sender. A
+   payload's sender vouches for its full party list: among the payloads a key sent, it names
+   enough of them (each to all of its parties) that every two parties sharing one of them
+   learn each other through the same payload. A recipient trusts that list from the
+   payload's sender only (checks b-c prove it is the sender), records those parties and then
+   also sends its own commitments to them, naming that payload, so every party compares
+   with every other.
 5. Comparison per (block, contract), over the payloads this manager committed to itself for
-   that contract in that block: more than one root is a divergence, stored with the parties
-   on each side and logged as a WARNING. A peer cannot inject a divergence about a contract
-   or payload we did not commit to ourselves.
+   that contract in that block: a peer's root counts only when a payload its commitment
+   named is one of them. More than one root is a divergence, stored with the parties on each
+   side and logged as a WARNING. A peer cannot inject a divergence about a contract or
+   payload we did not commit to ourselves.
 """
 
 from __future__ import annotations
@@ -32,9 +39,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Any
 
 from tessera_like.abc import KeyStoreAPI, PayloadStoreAPI, PeerNetworkAPI
@@ -43,7 +51,7 @@ from tessera_like.crypto.commitment import CommitmentStatement, commitment_mac, 
 from tessera_like.crypto.keys import encode_key
 from tessera_like.errors import InvalidPayload, PeerNotAllowed, PrivacyViolation, PTMError
 from tessera_like.identity import PeerIdentity
-from tessera_like.payload import EncodedPayload, decode
+from tessera_like.payload import decode
 from tessera_like.store.commitments import OutboxEntry, SqlCommitmentStore, StoredCommitment
 from tessera_like.types import PayloadHash, PublicKey
 
@@ -58,6 +66,16 @@ IDLE_WAIT_S = 30.0
 
 #: Delivers one commitment document to a peer's P2P URL; raises a PTMError when refused or unreachable.
 Deliver = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What this manager knows of a payload: its sender, its own keys among its parties, and
+    all its parties (its copy's keys and those its sender vouched for)."""
+
+    sender: PublicKey
+    own: tuple[PublicKey, ...]
+    parties: frozenset[PublicKey]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +116,15 @@ class CommitmentService:
 
     `network` authorizes callers and finds peers' URLs; `deliver` posts a document to a peer
     (the P2P client). Without a network the manager only compares its own keys' commitments.
+    `payloads` must be the store whose database holds `store`'s tables: payload rows are read
+    through `store`, many in one statement (`SqlCommitmentStore.payloads_and_parties`).
     """
 
     def __init__(self, keys: KeyStoreAPI, payloads: PayloadStoreAPI, store: SqlCommitmentStore,
                  network: PeerNetworkAPI | None = None, deliver: Deliver | None = None,
                  max_workers: int = 8) -> None:
+        if store.payload_store is not payloads:
+            raise ValueError("the commitment store must live in the payload store's database")
         self.keys = keys
         self.payloads = payloads
         self.store = store
@@ -144,21 +166,24 @@ class CommitmentService:
         then compare."""
         unknown: list[PayloadHash] = []
         rows: list[StoredCommitment] = []
-        payloads: dict[PayloadHash, EncodedPayload] = {}
-        for item in items:
-            for payload_hash in dict.fromkeys(item.payload_hashes):
-                payload = payloads.get(payload_hash) or self._payload(payload_hash)
-                own = [] if payload is None else self._own_parties(payload)
-                if payload is None or not own:
-                    unknown.append(payload_hash)
-                    continue
-                payloads[payload_hash] = payload
-                rows += [StoredCommitment(item.block_number, item.block_hash, item.contract, key, payload_hash,
-                                          item.storage_root, own=True) for key in own]
+        outbox: list[OutboxEntry] = []
         with self._parties_lock:
-            others = {h: [k for k in self._parties(h, p) if k not in self.keys] for h, p in payloads.items()}
-            outbox = [OutboxEntry(c.block_number, c.block_hash, c.contract, c.payload_hash, c.party, q)
-                      for c in rows for q in others[c.payload_hash]]
+            known = self._load(h for item in items for h in item.payload_hashes)
+            for item in items:
+                by_key: dict[PublicKey, list[tuple[PayloadHash, _Known]]] = {}
+                for payload_hash in dict.fromkeys(item.payload_hashes):
+                    info = known.get(bytes(payload_hash))
+                    if info is None or not info.own:
+                        unknown.append(payload_hash)
+                        continue
+                    for key in info.own:
+                        by_key.setdefault(key, []).append((payload_hash, info))
+                for key, payloads in by_key.items():
+                    rows.append(StoredCommitment(item.block_number, item.block_hash, item.contract, key,
+                                                 item.storage_root, own=True,
+                                                 payload_hashes=tuple(h for h, _ in payloads)))
+                    outbox += [OutboxEntry(item.block_number, item.block_hash, item.contract, payload_hash, key, q)
+                               for q, payload_hash in self._plan(key, payloads)]
             self.store.add_many(rows, outbox, _now_ms())
         for block_number, block_hash, contract in dict.fromkeys((c.block_number, c.block_hash, c.contract)
                                                                 for c in rows):
@@ -169,6 +194,39 @@ class CommitmentService:
         if outbox:
             self._wake.set()
         return SubmitResult(len(rows), tuple(unknown))
+
+    def _plan(self, author: PublicKey,
+              payloads: list[tuple[PayloadHash, _Known]]) -> list[tuple[PublicKey, PayloadHash]]:
+        """Whom `author`'s commitment goes to, and which payload each message names.
+
+        A payload `author` sent vouches for its parties: it is named to every party of it
+        unless every pair of its parties was already named together in an earlier one, so
+        two parties that learn each other from it learn it through the same payload (and
+        accept each other's commitments naming it). Every other party gets one message,
+        naming the first payload it is a party of. One payload per party when, as usual,
+        the payloads of a block to a contract have the same parties.
+        """
+        named: dict[tuple[PublicKey, PayloadHash], None] = {}
+        reached: set[PublicKey] = set()
+        seen: set[frozenset[PublicKey]] = set()
+        covered: set[frozenset[PublicKey]] = set()
+        for payload_hash, info in payloads:
+            others = sorted(k for k in info.parties if k not in self.keys)
+            if info.sender == author:
+                if info.parties in seen:
+                    continue
+                seen.add(info.parties)
+                pairs = {frozenset(pair) for pair in combinations(info.parties, 2)
+                         if not all(k in self.keys for k in pair)}
+                if pairs <= covered:
+                    continue
+                covered |= pairs
+            else:
+                others = [k for k in others if k not in reached]
+            for key in others:
+                named[(key, payload_hash)] = None
+                reached.add(key)
+        return list(named)
 
     def divergences(self, from_block: int = 0) -> list[Divergence]:
         """Every divergence recorded here from block `from_block` on (contracts our keys are party to)."""
@@ -202,35 +260,38 @@ class CommitmentService:
             self.network.authorize_push(statement.author, caller)
         if not verify_commitment_mac(recipient, statement, mac):
             raise PrivacyViolation(f"the commitment's MAC does not verify for author {encode_key(statement.author)}")
-        payloads = []
-        for payload_hash in dict.fromkeys(statement.payload_hashes):
-            payload = self._payload(payload_hash)
-            if payload is None or statement.recipient not in self._own_parties(payload):
+        named = tuple(dict.fromkeys(statement.payload_hashes))
+        known = self._load(named)
+        for payload_hash in named:
+            info = known.get(bytes(payload_hash))
+            if info is None or statement.recipient not in info.own:
                 raise PrivacyViolation(f"key {encode_key(statement.recipient)} is not a party of payload "
                                        f"{encode_key(payload_hash)}")
-            known = self._parties(payload_hash, payload)
-            if statement.author not in known:
+            if statement.author not in info.parties:
                 raise PrivacyViolation(f"author {encode_key(statement.author)} is not a party of payload "
                                        f"{encode_key(payload_hash)}")
-            payloads.append((payload_hash, payload, known))
-        new = self.store.add_many(
-            StoredCommitment(statement.block_number, statement.block_hash, statement.contract, statement.author,
-                             payload_hash, statement.storage_root, own=False) for payload_hash, _, _ in payloads)
-        for payload_hash, payload, known in payloads:
-            if statement.author == payload.sender_key and statement.parties:
-                self._learn_parties(payload_hash, [k for k in statement.parties if k not in known])
+        new = self.store.add(StoredCommitment(statement.block_number, statement.block_hash, statement.contract,
+                                              statement.author, statement.storage_root, own=False,
+                                              payload_hashes=named))
+        for payload_hash in named:
+            info = known[bytes(payload_hash)]
+            if statement.author == info.sender and statement.parties:
+                self._learn_parties(statement.block_hash, payload_hash,
+                                    [k for k in statement.parties if k not in info.parties])
         self._compare(statement.block_number, statement.block_hash, statement.contract)
-        return new > 0
+        return new
 
-    def _learn_parties(self, payload_hash: PayloadHash, candidates: list[PublicKey]) -> None:
+    def _learn_parties(self, block_hash: bytes, payload_hash: PayloadHash, candidates: list[PublicKey]) -> None:
         """The payload's sender named parties our copy does not: remember them, and owe them
-        our own commitments for that payload."""
+        our own commitments of that block that name the payload (for a commitment not made
+        yet, `submit_own` reads the parties recorded here)."""
         with self._parties_lock:
             fresh = [k for k in self.store.add_parties(payload_hash, candidates) if k not in self.keys]
             if not fresh:
                 return
             outbox = [OutboxEntry(c.block_number, c.block_hash, c.contract, payload_hash, c.party, q)
-                      for c in self.store.own_for_payload(payload_hash) for q in fresh]
+                      for c in self.store.own_in_block(block_hash) if payload_hash in c.payload_hashes
+                      for q in fresh]
             self.store.enqueue(outbox, _now_ms())
         if outbox:
             self._wake.set()
@@ -239,10 +300,10 @@ class CommitmentService:
     def _compare(self, block_number: int, block_hash: bytes, contract: bytes) -> None:
         with self._compare_lock:
             rows = self.store.for_contract(block_hash, contract)
-            ours = {c.payload_hash for c in rows if c.own}
+            ours = {h for c in rows if c.own for h in c.payload_hashes}
             roots: dict[bytes, set[PublicKey]] = {}
             for c in rows:
-                if c.payload_hash in ours:
+                if c.own or not ours.isdisjoint(c.payload_hashes):
                     roots.setdefault(c.storage_root, set()).add(c.party)
             if len(roots) < 2:
                 return
@@ -279,14 +340,14 @@ class CommitmentService:
         entries = self.store.due(_now_ms())
         if not entries:
             return 0
+        known = self._load(e.payload_hash for e in entries)
         groups: dict[tuple[Any, ...], list[OutboxEntry]] = {}
         for entry in entries:
-            payload = self._payload(entry.payload_hash)
-            if payload is None or entry.author not in self.keys:
+            info = known.get(bytes(entry.payload_hash))
+            if info is None or entry.author not in self.keys:
                 self.store.delivered(entry)  # nothing left to say (a deleted payload, a removed key)
                 continue
-            parties = tuple(sorted(self._parties(entry.payload_hash, payload))) \
-                if payload.sender_key == entry.author else ()
+            parties = tuple(sorted(info.parties)) if info.sender == entry.author else ()
             key = (entry.block_hash, entry.contract, entry.author, entry.recipient, parties)
             groups.setdefault(key, []).append(entry)
         batches = [(key[4], group) for key, group in groups.items()]
@@ -298,55 +359,52 @@ class CommitmentService:
 
     def _deliver_group(self, parties: tuple[PublicKey, ...], group: list[OutboxEntry]) -> int:
         first = group[0]
-        held = self.store.own_by_payload(first.block_hash, first.contract, first.author)
-        own = [held.get(bytes(e.payload_hash)) for e in group]
-        present = [(e, c) for e, c in zip(group, own, strict=True) if c is not None]
-        gone = [e for e, c in zip(group, own, strict=True) if c is None]
-        if gone:
-            self.store.delivered(*gone)
-        if not present or self._deliver is None:
+        own = self.store.own(first.block_hash, first.contract, first.author)
+        if own is None:
+            self.store.delivered(*group)
             return 0
-        root = present[0][1].storage_root  # one root per (block, contract) for an author
+        if self._deliver is None:
+            return 0
         url = self.network.lookup(first.recipient) if self.network is not None else None
         try:
             if url is None:
                 raise PTMError(f"no known peer owns key {encode_key(first.recipient)}")
             statement = CommitmentStatement(first.author, first.recipient, first.block_number, first.block_hash,
-                                            first.contract, root, tuple(e.payload_hash for e, _ in present), parties)
+                                            first.contract, own.storage_root, tuple(e.payload_hash for e in group),
+                                            parties)
             self._deliver(url, encode_peer_commitment(statement, commitment_mac(self.keys.require(first.author),
                                                                                 statement)))
         except PTMError as exc:
-            attempts = max(e.attempts for e, _ in present) + 1
+            attempts = max(e.attempts for e in group) + 1
             if attempts >= MAX_ATTEMPTS:
                 log.warning("state commitment for contract %s at block #%d not delivered to %s after %d attempts "
                             "(%s); dropped", encode_hex(first.contract), first.block_number,
                             encode_key(first.recipient), attempts, exc.message)
-                self.store.delivered(*(e for e, _ in present))
+                self.store.delivered(*group)
             else:
-                self.store.retry_at(attempts, _now_ms() + _backoff_ms(attempts), *(e for e, _ in present))
+                self.store.retry_at(attempts, _now_ms() + _backoff_ms(attempts), *group)
             return 0
-        self.store.delivered(*(e for e, _ in present))
-        return len(present)
+        self.store.delivered(*group)
+        return len(group)
 
     # -- payloads and parties ---------------------------------------------------------------------
-    def _payload(self, payload_hash: PayloadHash) -> EncodedPayload | None:
-        row = self.payloads.get(payload_hash)
-        if row is None:
-            return None
-        try:
-            return decode(row)
-        except InvalidPayload:
-            log.error("stored payload %s does not decode", encode_key(payload_hash))
-            return None
-
-    def _own_parties(self, payload: EncodedPayload) -> list[PublicKey]:
-        boxed = payload.boxed_keys()
-        return [k for k in self.keys.public_keys() if k in boxed or k == payload.sender_key]
-
-    def _parties(self, payload_hash: PayloadHash, payload: EncodedPayload) -> set[PublicKey]:
-        """The payload's parties as known here: its sender, the keys our copy names, and the
-        parties its sender vouched for."""
-        return {payload.sender_key, *payload.recipient_keys} | self.store.parties(payload_hash)
+    def _load(self, hashes: Iterable[PayloadHash]) -> dict[bytes, _Known]:
+        """What this manager knows of each payload it holds among `hashes` (read in one
+        transaction through the commitment store: the payload table is in its database)."""
+        encoded, vouched = self.store.payloads_and_parties(hashes)
+        known = {}
+        own_keys = self.keys.public_keys()
+        for payload_hash, row in encoded.items():
+            try:
+                payload = decode(row)
+            except InvalidPayload:
+                log.error("stored payload %s does not decode", encode_key(PayloadHash(payload_hash)))
+                continue
+            boxed = payload.boxed_keys()
+            own = tuple(k for k in own_keys if k in boxed or k == payload.sender_key)
+            parties = frozenset({payload.sender_key, *payload.recipient_keys, *vouched.get(payload_hash, ())})
+            known[payload_hash] = _Known(payload.sender_key, own, parties)
+        return known
 
 
 __all__ = ["CommitmentService", "Divergence", "DivergenceSide", "SubmitResult"]

@@ -57,6 +57,9 @@ class NoPrivateState(PrivateStateAPI):
     def private_receipt(self, public: ReceiptView) -> ReceiptView | None:
         return None
 
+    def privacy_marker_receipt(self, public: ReceiptView) -> ReceiptView | None:
+        return None
+
     def contract_metadata(self, address: Address) -> dict[str, Any] | None:
         return None
 

@@ -2,7 +2,9 @@
 
 Reads resolve this node's private view first, as GoQuorum does: an account that exists in
 the private state is read from there, and a party sees its private receipt and logs for a
-marker. The private side is asked with the header and the public state as arguments.
+marker, and in log queries the logs of a privacy marker transaction's inner transaction (whose
+receipt stays the public one). The private side is asked with the header and the public state
+as arguments.
 
 The `pending` block is a view, as geth's: the pool's ready transactions (the batch the producer
 would take) in an unsealed block on top of the head. Nothing is executed or stored, so its
@@ -21,6 +23,7 @@ from eth_bloom import BloomFilter
 from engine.abc import PrivateStateAPI
 from engine.chain.canonical import CanonicalChain
 from engine.chain.marker import is_private_marker
+from engine.chain.pmt import is_privacy_marker
 from engine.chain.txpool import TxPool
 from engine.chain.views import block_view, pending_block_view, transaction_view
 from engine.errors import InvalidParams
@@ -103,6 +106,16 @@ class ChainReads:
             return public
         return self.private.private_receipt(public) or public
 
+    def _visible_logs(self, public: ReceiptView) -> tuple[LogView, ...]:
+        """The logs a party's log queries see for a transaction: a marker's private ones, and for a
+        PMT also its inner transaction's (GoQuorum's `GetLogs` adds the PMTs' private receipts)."""
+        logs = self._visible_receipt(public).logs
+        if public.is_privacy_marker:
+            inner = self.private.privacy_marker_receipt(public)
+            if inner is not None:
+                logs += inner.logs
+        return logs
+
     def get_receipt(self, tx_hash: Hash32) -> ReceiptView | None:
         public = self.chain.public_receipt(tx_hash)
         return None if public is None else self._visible_receipt(public)
@@ -120,13 +133,12 @@ class ChainReads:
             block = self.chain.block(number)
             if block is None or not block.transactions:
                 continue
-            # Private logs are not in the public bloom: a block with markers is always read.
+            # Private logs are not in the public bloom: a block with markers or PMTs is always read.
             if not _bloom_may_match(int(block.header.bloom), log_filter) and not any(
-                    is_private_marker(t) for t in block.transactions):
+                    is_private_marker(t) or is_privacy_marker(t) for t in block.transactions):
                 continue
             for public in self.chain.block_receipts(block):
-                receipt = self._visible_receipt(public)
-                found.extend(log for log in receipt.logs if _log_matches(log, log_filter))
+                found.extend(log for log in self._visible_logs(public) if _log_matches(log, log_filter))
         return found
 
     def fee_history(self, block_count: int, newest: BlockId,

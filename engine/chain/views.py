@@ -9,6 +9,7 @@ from eth._utils.address import generate_contract_address
 from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
 
+from engine.chain.pmt import is_privacy_marker
 from engine.types import Address, BlockView, Hash32, LogView, ReceiptView, SignedAuthorization, TransactionView
 
 SET_CODE_TX_TYPE = 4  # EIP-7702
@@ -108,6 +109,7 @@ def receipt_views(block: BlockAPI, receipts: tuple[ReceiptAPI, ...] | list[Recei
             status=1 if receipt.state_root == b"\x01" else 0,
             tx_type=kind,
             is_private=bool(getattr(tx, "is_private", False)),
+            is_privacy_marker=is_privacy_marker(tx),
         ))
         previous_cumulative = int(receipt.gas_used)
     return views

@@ -15,7 +15,6 @@ from dataclasses import replace
 
 import rlp
 from eth.abc import SignedTransactionAPI
-from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth_utils import to_checksum_address
 
 from engine.abc import NodeAPI, PrivacyManagerClientAPI, ReceivedPayload
@@ -109,17 +108,14 @@ class PrivacyMarkers:
 
     def private_receipt(self, pmt_hash: Hash32) -> ReceiptView:
         """This party's receipt of the PMT's inner transaction (GoQuorum's
-        `GetPrivateTransactionReceipt`): `transactionHash` is the PMT's, `from`/`to` the inner
-        transaction's, logs as the inner transaction wrote them. Raises with GoQuorum's messages."""
+        `GetPrivateTransactionReceipt`): `transactionHash` (also on its logs) is the PMT's,
+        `from`/`to` the inner transaction's. Raises with GoQuorum's messages."""
         public = self.node.get_receipt(pmt_hash)
         if public is None:
             raise EngineError(MSG_PMT_NOT_FOUND)
-        inner = self.state.inner_transaction(pmt_hash)
-        if inner is None:
+        if self.state.inner_transaction(pmt_hash) is None:
             raise EngineError(MSG_NOT_A_PARTICIPANT)
-        to = None if inner.to == CREATE_CONTRACT_ADDRESS else Address(inner.to)
-        keyed = replace(public, transaction_hash=Hash32(inner.hash), sender=Address(inner.sender), to=to, tx_type=0)
-        private = self.state.private_receipt(keyed)
+        private = self.state.privacy_marker_receipt(public)
         if private is None:
             raise EngineError(MSG_NO_RECEIPT)
-        return replace(private, transaction_hash=pmt_hash)
+        return private

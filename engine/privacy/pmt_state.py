@@ -4,7 +4,8 @@ A PMT's public side is an ordinary call (engine/chain/pmt.py). Here a party fetc
 payload from its manager, decodes the signed inner private transaction, checks it, and runs it as
 any private marker through `execute_private`, so its private receipt is stored under the *inner*
 transaction's hash. The PMT → inner transaction mapping is stored with the block, for
-`eth_getPrivateTransactionByHash` and `eth_getPrivateTransactionReceipt`.
+`eth_getPrivateTransactionByHash`, `eth_getPrivateTransactionReceipt` and a party's log queries
+(`privacy_marker_receipt`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 
 import rlp
 from eth.abc import AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, SignedTransactionAPI, StateAPI
+from eth.constants import CREATE_CONTRACT_ADDRESS
 
 from engine.abc import PrivacyManagerClientAPI, ReceivedPayload
 from engine.chain.marker import PrivateMarkerAwareLegacyTransaction, marker_payload_hash
@@ -28,7 +31,7 @@ from engine.chain.pmt import (
 )
 from engine.db import schema
 from engine.privacy.private_state import PrivateStateManager
-from engine.types import PayloadHash
+from engine.types import Address, Hash32, PayloadHash, ReceiptView
 
 logger = logging.getLogger(__name__)
 
@@ -147,3 +150,19 @@ class PrivacyMarkerPrivateState(PrivateStateManager, PrivacyMarkerExecutorAPI):
         except KeyError:
             return None
         return rlp.decode(raw, sedes=PrivateMarkerAwareLegacyTransaction)  # type: ignore[no-any-return]
+
+    def privacy_marker_receipt(self, public: ReceiptView) -> ReceiptView | None:
+        """The inner transaction's private receipt, read under the inner hash with the inner
+        transaction's `from`/`to`, then placed at the PMT: GoQuorum derives a stored PMT receipt's
+        logs from the block's transaction at that index, so receipt and logs carry the PMT's hash."""
+        inner = self.inner_transaction(public.transaction_hash)
+        if inner is None:
+            return None
+        to = None if inner.to == CREATE_CONTRACT_ADDRESS else Address(inner.to)
+        keyed = replace(public, transaction_hash=Hash32(inner.hash), sender=Address(inner.sender), to=to,
+                        tx_type=0, is_privacy_marker=False)
+        private = self.private_receipt(keyed)
+        if private is None:
+            return None  # the inner transaction did not run (another signer, another nonce, ...)
+        logs = tuple(replace(entry, transaction_hash=public.transaction_hash) for entry in private.logs)
+        return replace(private, transaction_hash=public.transaction_hash, logs=logs)

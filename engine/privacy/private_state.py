@@ -345,6 +345,9 @@ class PrivateStateManager(PrivateStateAPI):
             return None
         return private_receipt_view(public, PrivateOutcome.from_bytes(bytes(raw)))
 
+    def privacy_marker_receipt(self, public: ReceiptView) -> ReceiptView | None:
+        return None  # no privacy marker transactions here (engine/privacy/pmt_state.py runs them)
+
     def contract_metadata(self, address: Address) -> dict[str, Any] | None:
         try:
             return dict(json.loads(self._db[schema.make_contract_privacy_key(address)]))

@@ -132,6 +132,8 @@ def receipt(r: ReceiptView) -> dict[str, Any]:
         "logsBloom": bloom(r.logs_bloom),
         "status": quantity(r.status),
         "type": quantity(r.tx_type),
+        # GoQuorum puts it on every receipt: true only for a privacy marker transaction's
+        "isPrivacyMarkerTransaction": r.is_privacy_marker,
     }
     if r.revert_reason is not None:
         out["revertReason"] = data(r.revert_reason)

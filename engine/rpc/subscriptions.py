@@ -8,7 +8,8 @@ into notifications `{"jsonrpc": "2.0", "method": "eth_subscription", "params":
 
 Note: log subscriptions read a new block's logs with `NodeAPI.get_logs`, the source of
 `eth_getLogs` and filters, so a party's subscription gets the private logs of its private
-transactions and a non-party's gets nothing for them: the node only has private logs for
+transactions (privacy marker transactions' inner ones included, carrying the PMT's hash) and a
+non-party's gets nothing for them: the node only has private logs for
 transactions it is a party to. The query runs on a worker thread, one block at a time in
 block order, once per distinct filter.
 """

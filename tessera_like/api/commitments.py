@@ -2,13 +2,15 @@
 
 Q2T (the node → its manager):
 - `POST /commitments` `{commitments: [{blockNumber, blockHash, contract, storageRoot,
-  payloadHashes: [b64]}]}` → 200 `{stored, unknownPayloads: [b64]}` once stored (durable).
+  payloadHashes: [b64]}]}` → 200 `{stored, unknownPayloads: [b64]}` once stored (durable;
+  `stored` counts one per (block, contract, own key that is a party of a payload named)).
 - `GET /commitments/divergences?fromBlock=N` → 200 `{divergences: [{blockNumber, blockHash,
   contract, sides: [{storageRoot, parties: [b64]}], ownParties: [b64], detectedAt, updatedAt}]}`.
 
 P2P (a party's manager → another party's): `POST /commitments` with one MAC'd commitment
-→ 200 `{stored: true|false}` (false: a replay of one already stored); 403 unless it is
-provably from a party of the payload to a party of it held here; 400 when malformed.
+→ 200 `{stored: true|false}` (false: that author's commitment for that block and contract is
+already stored, e.g. a replay); 403 unless it is provably from a party of every payload it
+names to a party of it held here; 400 when malformed.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """State commitments between parties: the canonical statement and its MAC (PROTOCOL.md §12).
 
 A commitment says "party `author` holds storage root `storage_root` for private contract
-`contract` after block `block_number` (`block_hash`), reached by executing the payloads
-`payload_hashes` in that block". It is sent by the author's manager to the manager of one other party,
-`recipient`, and authenticated for that pair only:
+`contract` after block `block_number` (`block_hash`), which payloads `payload_hashes` of that
+block touched"; the payloads named are the ones both parties are parties of that prove the
+pair may compare (normally one: the cost is per (block, contract, party), not per payload).
+It is sent by the author's manager to the manager of one other party, `recipient`, and
+authenticated for that pair only:
 
 - key: X25519(author private, recipient public) → HKDF-SHA256 (no salt, 32 bytes,
   info = ``b"tessera_like/v1/state-commitment"`` ‖ author ‖ recipient). The recipient derives

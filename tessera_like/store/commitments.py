@@ -2,15 +2,23 @@
 
 The tables (schema version 2, `migrations.py`) live in the payload store's database and go
 through its connections (`SqlPayloadStore.run`): one code path for SQLite and PostgreSQL,
-every write committed before a method returns.
+every write committed before a method returns. Rows are per (block, contract, party), not per
+payload, so a block of many transactions to one contract costs a few rows.
 
-- `state_commitment`: one row per (block hash, contract, party, payload hash): the storage
-  root that party committed to; `own` marks this manager's own parties (from its node).
+- `state_commitment`: one row per (block hash, contract, party): the storage root that party
+  committed to (the first one stands) and `payload_hashes`, the 64-byte payload hashes
+  concatenated: for an own row (`own` = 1, from this manager's node) every payload of the
+  node's list that party is a party of; for a peer's row the payloads its commitment named
+  (each checked to have both that peer and our key as parties).
 - `state_commitment_party`: parties of a payload vouched for by the payload's sender (a
   recipient's copy of a standard payload names only its own key and the sender).
-- `state_commitment_outbox`: own commitments still to be delivered to another party.
+- `state_commitment_outbox`: own commitments still to be delivered to another party, each
+  naming the payload that proves the pair are parties.
 - `state_divergence`: one row per (block hash, contract) whose parties committed to
   different roots; `sides` is JSON `[{"storageRoot": hex, "parties": [b64, …]}, …]`.
+
+`payloads_and_parties` reads the payload table (`encrypted_transaction`) of the same database,
+many rows in one transaction, for the node's commitments naming many payloads.
 """
 
 from __future__ import annotations
@@ -20,26 +28,31 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from tessera_like.store.migrations import TX_TABLE
 from tessera_like.store.sql import SqlPayloadStore
-from tessera_like.types import PayloadHash, PublicKey
+from tessera_like.types import PAYLOAD_HASH_SIZE, PayloadHash, PublicKey
+
+#: Values per `IN (…)` list (SQLite's historical limit is 999 variables per statement).
+_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
 class StoredCommitment:
-    """A party's root for a contract after a block, as reached by one payload."""
+    """A party's root for a contract after a block, and the payloads it names (see the module docstring)."""
 
     block_number: int
     block_hash: bytes
     contract: bytes
     party: PublicKey
-    payload_hash: PayloadHash
     storage_root: bytes
     own: bool
+    payload_hashes: tuple[PayloadHash, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """An own commitment (`author`'s) still owed to `recipient`."""
+    """An own commitment (`author`'s) still owed to `recipient`, naming `payload_hash` (a payload
+    both are parties of) as its proof."""
 
     block_number: int
     block_hash: bytes
@@ -60,13 +73,25 @@ class DivergenceRow:
     updated_at: int
 
 
-_COMMITMENT_COLUMNS = "block_number, block_hash, contract, party, payload_hash, storage_root, own"
+_COMMITMENT_COLUMNS = "block_number, block_hash, contract, party, storage_root, own, payload_hashes"
 _OUTBOX_KEY = "block_hash = ? AND contract = ? AND payload_hash = ? AND author = ? AND recipient = ?"
 
 
+def join_hashes(hashes: Iterable[PayloadHash]) -> bytes:
+    return b"".join(bytes(h) for h in hashes)
+
+
+def split_hashes(data: bytes) -> tuple[PayloadHash, ...]:
+    return tuple(PayloadHash(data[i:i + PAYLOAD_HASH_SIZE]) for i in range(0, len(data), PAYLOAD_HASH_SIZE))
+
+
 def _commitment(row: Any) -> StoredCommitment:
-    return StoredCommitment(int(row[0]), bytes(row[1]), bytes(row[2]), PublicKey(bytes(row[3])),
-                            PayloadHash(bytes(row[4])), bytes(row[5]), bool(row[6]))
+    return StoredCommitment(int(row[0]), bytes(row[1]), bytes(row[2]), PublicKey(bytes(row[3])), bytes(row[4]),
+                            bool(row[5]), split_hashes(bytes(row[6])))
+
+
+def _chunks(items: list[bytes]) -> Iterable[list[bytes]]:
+    return (items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK))
 
 
 def _outbox_key(entry: OutboxEntry) -> tuple[bytes, ...]:
@@ -80,6 +105,11 @@ class SqlCommitmentStore:
         self._store = store
         self._sql = store.dialect.sql
 
+    @property
+    def payload_store(self) -> SqlPayloadStore:
+        """The payload store whose database (and connections) these tables share."""
+        return self._store
+
     # -- commitments --------------------------------------------------------------------
     def add(self, c: StoredCommitment) -> bool:
         """Store if absent (a replay changes nothing); True when a row was written."""
@@ -87,14 +117,13 @@ class SqlCommitmentStore:
 
     def add_many(self, commitments: Iterable[StoredCommitment], outbox: Iterable[OutboxEntry] = (),
                  now_ms: int = 0) -> int:
-        """Store each commitment if absent and queue `outbox`, in one transaction; how many
-        commitments were new."""
+        """Store each commitment if absent (the first one for a (block, contract, party) stands)
+        and queue `outbox`, in one transaction; how many commitments were new."""
         sql = self._sql(f"INSERT INTO state_commitment ({_COMMITMENT_COLUMNS}, received_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT (block_hash, contract, party, payload_hash) DO NOTHING")
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (block_hash, contract, party) DO NOTHING")
         now = int(time.time())
-        rows = [(c.block_number, c.block_hash, c.contract, bytes(c.party), bytes(c.payload_hash), c.storage_root,
-                 1 if c.own else 0, now) for c in commitments]
+        rows = [(c.block_number, c.block_hash, c.contract, bytes(c.party), c.storage_root, 1 if c.own else 0,
+                 join_hashes(c.payload_hashes), now) for c in commitments]
         entries = list(outbox)
 
         def work(cur: Any) -> int:
@@ -109,28 +138,43 @@ class SqlCommitmentStore:
         rows = self._store.run(lambda cur: cur.execute(sql, (block_hash, contract)).fetchall())
         return [_commitment(r) for r in rows]
 
-    def own_for_payload(self, payload_hash: PayloadHash) -> list[StoredCommitment]:
-        sql = self._sql(f"SELECT {_COMMITMENT_COLUMNS} FROM state_commitment WHERE payload_hash = ? AND own = 1")
-        rows = self._store.run(lambda cur: cur.execute(sql, (bytes(payload_hash),)).fetchall())
-        return [_commitment(r) for r in rows]
-
-    def own(self, block_hash: bytes, contract: bytes, payload_hash: PayloadHash,
-            party: PublicKey) -> StoredCommitment | None:
-        sql = self._sql(f"SELECT {_COMMITMENT_COLUMNS} FROM state_commitment WHERE block_hash = ? AND contract = ? "
-                        "AND payload_hash = ? AND party = ? AND own = 1")
-        row = self._store.run(lambda cur: cur.execute(sql, (block_hash, contract, bytes(payload_hash),
-                                                            bytes(party))).fetchone())
-        return None if row is None else _commitment(row)
-
-    def own_by_payload(self, block_hash: bytes, contract: bytes, party: PublicKey) -> dict[bytes, StoredCommitment]:
-        """`party`'s own commitments for (block, contract), by payload hash."""
+    def own(self, block_hash: bytes, contract: bytes, party: PublicKey) -> StoredCommitment | None:
+        """`party`'s own commitment for (block, contract), if stored."""
         sql = self._sql(f"SELECT {_COMMITMENT_COLUMNS} FROM state_commitment WHERE block_hash = ? AND contract = ? "
                         "AND party = ? AND own = 1")
-        rows = self._store.run(lambda cur: cur.execute(sql, (block_hash, contract, bytes(party))).fetchall())
-        return {bytes(c.payload_hash): c for c in map(_commitment, rows)}
+        row = self._store.run(lambda cur: cur.execute(sql, (block_hash, contract, bytes(party))).fetchone())
+        return None if row is None else _commitment(row)
+
+    def own_in_block(self, block_hash: bytes) -> list[StoredCommitment]:
+        """Every own commitment for the block (one per contract and own party)."""
+        sql = self._sql(f"SELECT {_COMMITMENT_COLUMNS} FROM state_commitment WHERE block_hash = ? AND own = 1")
+        rows = self._store.run(lambda cur: cur.execute(sql, (block_hash,)).fetchall())
+        return [_commitment(r) for r in rows]
 
     def count(self) -> int:
         return int(self._store.run(lambda cur: cur.execute("SELECT COUNT(*) FROM state_commitment").fetchone())[0])
+
+    # -- payloads, many at once ------------------------------------------------------------
+    def payloads_and_parties(self, hashes: Iterable[PayloadHash]
+                             ) -> tuple[dict[bytes, bytes], dict[bytes, set[PublicKey]]]:
+        """The stored encoded payloads among `hashes` and their vouched parties, by hash, read
+        in one transaction (a few statements however many hashes)."""
+        keys = list(dict.fromkeys(bytes(h) for h in hashes))
+
+        def work(cur: Any) -> tuple[dict[bytes, bytes], dict[bytes, set[PublicKey]]]:
+            encoded: dict[bytes, bytes] = {}
+            vouched: dict[bytes, set[PublicKey]] = {}
+            for chunk in _chunks(keys):
+                marks = ", ".join("?" * len(chunk))
+                for h, data in cur.execute(self._sql(f"SELECT hash, encoded_payload FROM {TX_TABLE} "
+                                                     f"WHERE hash IN ({marks})"), chunk).fetchall():
+                    encoded[bytes(h)] = bytes(data)
+                for h, party in cur.execute(self._sql("SELECT payload_hash, party FROM state_commitment_party "
+                                                      f"WHERE payload_hash IN ({marks})"), chunk).fetchall():
+                    vouched.setdefault(bytes(h), set()).add(PublicKey(bytes(party)))
+            return encoded, vouched
+
+        return self._store.run(work) if keys else ({}, {})
 
     # -- parties vouched for by a payload's sender -----------------------------------------
     def add_parties(self, payload_hash: PayloadHash, parties: Iterable[PublicKey]) -> list[PublicKey]:
@@ -221,4 +265,5 @@ class SqlCommitmentStore:
         return [DivergenceRow(int(r[0]), bytes(r[1]), bytes(r[2]), str(r[3]), int(r[4]), int(r[5])) for r in rows]
 
 
-__all__ = ["DivergenceRow", "OutboxEntry", "SqlCommitmentStore", "StoredCommitment"]
+__all__ = ["DivergenceRow", "OutboxEntry", "SqlCommitmentStore", "StoredCommitment", "join_hashes",
+           "split_hashes"]

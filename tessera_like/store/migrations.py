@@ -62,10 +62,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "state commitments: state_commitment, state_commitment_party, state_commitment_outbox, "
                  "state_divergence (divergence detection, PROTOCOL.md §12)", (
         "CREATE TABLE IF NOT EXISTS state_commitment (block_hash {blob} NOT NULL, contract {blob} NOT NULL, "
-        "party {blob} NOT NULL, payload_hash {blob} NOT NULL, block_number BIGINT NOT NULL, "
-        "storage_root {blob} NOT NULL, own INTEGER NOT NULL, received_at BIGINT NOT NULL, "
-        "PRIMARY KEY (block_hash, contract, party, payload_hash))",
-        "CREATE INDEX IF NOT EXISTS state_commitment_payload ON state_commitment (payload_hash)",
+        "party {blob} NOT NULL, block_number BIGINT NOT NULL, storage_root {blob} NOT NULL, "
+        "own INTEGER NOT NULL, payload_hashes {blob} NOT NULL, received_at BIGINT NOT NULL, "
+        "PRIMARY KEY (block_hash, contract, party))",
         "CREATE INDEX IF NOT EXISTS state_commitment_block ON state_commitment (block_number)",
         "CREATE TABLE IF NOT EXISTS state_commitment_party (payload_hash {blob} NOT NULL, party {blob} NOT NULL, "
         "PRIMARY KEY (payload_hash, party))",

@@ -10,6 +10,7 @@ non-parties see the PMT and nothing else. Each "a party sees it" is paired with 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 import rlp
+import websockets
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
@@ -31,6 +33,7 @@ from tests.helpers.network import (
     running_network,
     selector,
     send_private,
+    send_public,
     sign_raw_private,
     word,
 )
@@ -115,6 +118,7 @@ def check_public_form(net: E2ENetwork, pmt_hash: str) -> dict[str, Any]:
         receipt = node.wait_receipt(pmt_hash)
         assert receipt["status"] == "0x1" and receipt["logs"] == [] and receipt["contractAddress"] is None, receipt
         assert receipt["to"] == PRECOMPILE and "isPrivate" not in receipt, receipt
+        assert receipt["isPrivacyMarkerTransaction"] is True, receipt  # GoQuorum's field, parties or not
         assert int(receipt["gasUsed"], 16) <= PMT_GAS
     return dict(pmt)
 
@@ -194,6 +198,79 @@ def test_a_call_through_a_pmt_changes_the_parties_state_only(net: E2ENetwork, st
     for node in (c, d):
         check_non_party(node, pmt, address)
     assert_not_in_public_chain(net, [secret_bytes(new)], [a, b])
+
+
+async def _subscribe_logs(node: NodeHandle) -> Any:
+    ws = await websockets.connect(node.rpc.url.replace("http://", "ws://", 1))
+    await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["logs", {}]}))
+    assert "result" in json.loads(await asyncio.wait_for(ws.recv(), 60))
+    return ws
+
+
+async def _logs_until(ws: Any, address: str) -> list[dict[str, Any]]:
+    """Every log notified up to and including the first from `address` (logs come in block order)."""
+    seen: list[dict[str, Any]] = []
+    while not seen or seen[-1]["address"].lower() != address.lower():
+        seen.append(json.loads(await asyncio.wait_for(ws.recv(), 60))["params"]["result"])
+    return seen
+
+
+def test_a_partys_log_queries_return_the_inner_logs_under_the_pmt_and_a_non_partys_return_none(
+        net: E2ENetwork, contract: Callable[[str], Artifact], storage: dict[str, Any]) -> None:
+    """GoQuorum's eth_getLogs adds a PMT's private receipt: its logs carry the PMT's hash and place.
+    The same holds for filters and log subscriptions; a non-party's node never has them."""
+    a, b, c, d = net.nodes
+    address, new = storage["address"], random_value()
+    old = int(a.rpc("eth_call", {"to": address, "data": hx(GET)}, "latest"), 16)
+    deployed = net.wait_receipts(send_public(a, init_code(contract("SimpleStorage").bytecode, ["uint256"], [1])))
+    sentinel = deployed[a.name]["contractAddress"]  # a public contract: its log ends the subscriptions' wait
+    assert deployed[a.name]["isPrivacyMarkerTransaction"] is False
+    start = hex(net.wait_in_sync() + 1)
+    filters = {n.name: n.rpc("eth_newFilter", {"address": address, "fromBlock": start}) for n in net.nodes}
+
+    async def scenario() -> tuple[str, dict[str, list[dict[str, Any]]]]:
+        sockets = {n.name: await _subscribe_logs(n) for n in (b, c)}
+        try:
+            pmt_hash = send_private(a, calldata("set(uint256)", new), [b.key], to=address)
+            net.wait_receipts(pmt_hash)
+            net.wait_receipts(send_public(a, calldata("set(uint256)", 2), to=sentinel))
+            return pmt_hash, {name: await _logs_until(ws, sentinel) for name, ws in sockets.items()}
+        finally:
+            for ws in sockets.values():
+                await ws.close()
+
+    pmt_hash, notified = asyncio.run(scenario())
+    pmt = check_public_form(net, pmt_hash)
+    expected = {"address": address.lower(), "topics": [VALUE_CHANGED, word(int(a.address, 16))],
+                "data": "0x" + old.to_bytes(32, "big").hex() + new.to_bytes(32, "big").hex(),
+                "blockNumber": pmt["blockNumber"], "blockHash": pmt["blockHash"], "transactionHash": pmt_hash,
+                "transactionIndex": pmt["transactionIndex"], "removed": False}
+    queries = [{"fromBlock": pmt["blockNumber"], "toBlock": pmt["blockNumber"], "address": address},
+               {"blockHash": pmt["blockHash"], "topics": [VALUE_CHANGED]},
+               {"fromBlock": start, "address": [address], "topics": [None, word(int(a.address, 16))]}]
+
+    shown = []
+    for party in (a, b):
+        logs = party.rpc("eth_getPrivateTransactionReceipt", pmt_hash)["logs"]
+        assert len(logs) == 1, logs
+        assert {**logs[0], "address": logs[0]["address"].lower(), "logIndex": None} == {**expected, "logIndex": None}
+        for query in queries:
+            assert party.rpc("eth_getLogs", query) == logs, (party, query)
+        assert party.rpc("eth_getFilterChanges", filters[party.name]) == logs
+        assert party.rpc("eth_getFilterLogs", filters[party.name]) == logs
+        shown.append(logs)
+    assert shown[0] == shown[1]
+    assert [log for log in notified[b.name] if log["address"].lower() == address.lower()] == shown[0]
+
+    for node in (c, d):
+        for query in queries:
+            assert node.rpc("eth_getLogs", query) == [], (node, query)
+        assert node.rpc("eth_getFilterChanges", filters[node.name]) == []
+        assert node.rpc("eth_getFilterLogs", filters[node.name]) == []
+    assert not [log for log in notified[c.name] if log["transactionHash"] == pmt_hash]
+    assert new.to_bytes(32, "big").hex() not in json.dumps(notified[c.name])
+    for node in net.nodes:
+        assert node.rpc("eth_uninstallFilter", filters[node.name]) is True
 
 
 def test_forged_or_garbage_inner_transactions_do_not_run_nor_stall_the_chain(
@@ -276,6 +353,7 @@ def test_a_raw_private_transaction_still_goes_on_chain_as_a_private_marker(
     tx_hash = a.rpc("eth_sendRawPrivateTransaction", hx(raw), {"privateFor": [b.key]})
     net.wait_receipts(tx_hash)
     assert a.rpc("eth_getTransactionByHash", tx_hash)["v"] in PRIVATE_V
+    assert all(n.receipt(tx_hash)["isPrivacyMarkerTransaction"] is False for n in (a, b, c))
     assert b.rpc("eth_getStorageAt", address, "0x0", "latest") == word(value)
     assert c.rpc("eth_getStorageAt", address, "0x0", "latest") == word(0)
     error = rpc_error(b, "eth_getPrivateTransactionReceipt", tx_hash)  # not a PMT: nothing behind it

@@ -10,11 +10,7 @@ certificate.
 from __future__ import annotations
 
 import base64
-import shutil
-import ssl
-import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,43 +18,17 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tessera_like.config import KeyConfig, ManagerSettings, TlsSettings
-from tessera_like.crypto.keyfile import write_key_files
 from tessera_like.manager import MAX_RESEND_PAGE
 from tessera_like.payload import decode
-from tessera_like.runtime import ManagerProcess
-from tessera_like.types import PayloadHash, PublicKey
-from tests.helpers.tls_certs import TestCA, free_port_on
+from tessera_like.types import PayloadHash
+from tests.helpers import manager_cluster
+from tests.helpers.manager_cluster import b64
 
 pytestmark = pytest.mark.integration
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-@dataclass
-class Member:
-    process: ManagerProcess
-    host: str
-    q2t: httpx.Client
-    cert: tuple[Path, Path] | None
-
-    @property
-    def url(self) -> str:
-        return self.process.p2p_url
-
-    @property
-    def key(self) -> str:
-        return self.process.public_keys[0]
-
-    @property
-    def raw_key(self) -> PublicKey:
-        return self.process.manager.keys.public_keys()[0]
-
-    @property
-    def store(self) -> Any:
-        return self.process.manager.store
+class Member(manager_cluster.Member):
+    """A member whose sends must succeed and whose store can be lost while it runs."""
 
     def send(self, payload: bytes, to: Sequence[Member]) -> PayloadHash:
         answer = self.q2t.post("/send", json={"payload": b64(payload), "to": [m.key for m in to]})
@@ -79,59 +49,20 @@ class Member:
         assert self.store.count() == 0
 
 
-class Cluster:
-    """Managers on chosen 127.0.0.x addresses; with `tls`, mutual TLS under one CA."""
-
-    def __init__(self, directory: Path, tls: bool) -> None:
-        self.directory = directory
-        self.ca = TestCA(directory / "pki") if tls else None
-        self.members: list[Member] = []
-        self.clients: list[httpx.Client] = []
-        self._sockets = Path(tempfile.mkdtemp(prefix="tr-"))
-
-    def start(self, name: str, host: str, peers: Sequence[Member] = ()) -> Member:
-        port = free_port_on(host)
-        pub, key = write_key_files(self.directory / name, "key", None)
-        tls, cert = TlsSettings(), None
-        if self.ca is not None:
-            cert = self.ca.issue(name, host, [f"https://{host}:{port}"])
-            tls = TlsSettings(enabled=True, cert_file=cert[0], key_file=cert[1], ca_file=self.ca.ca_file,
-                              client_auth=True)
-        settings = ManagerSettings(
-            q2t_socket=self._sockets / f"{name}.ipc", p2p_host=host, p2p_port=port, peers=[p.url for p in peers],
-            keys=[KeyConfig(public_key_file=pub, private_key_file=key)],
-            db_url=f"sqlite:///{self.directory / name / 'db.sqlite'}", tls=tls, gossip_interval_seconds=3600,
-            peer_timeout_seconds=5, log_level="warning")
-        process = ManagerProcess(settings).start()
-        q2t = httpx.Client(transport=httpx.HTTPTransport(uds=str(settings.q2t_socket)), base_url="http://tm",
-                           timeout=20)
-        member = Member(process, host, q2t, cert)
-        self.members.append(member)
-        return member
+class Cluster(manager_cluster.Cluster[Member]):
+    member_type = Member
 
     def three(self, base: int) -> tuple[Member, Member, Member]:
         node1 = self.start("node1", f"127.0.0.{base + 1}")
-        node2 = self.start("node2", f"127.0.0.{base + 2}", peers=[node1])
-        node3 = self.start("node3", f"127.0.0.{base + 3}", peers=[node1, node2])
+        node2 = self.start("node2", f"127.0.0.{base + 2}", peers=[node1.url])
+        node3 = self.start("node3", f"127.0.0.{base + 3}", peers=[node1.url, node2.url])
         for member in (node1, node2, node3):
-            assert member.process.parts is not None
-            member.process.parts.network.refresh()
+            member.network.refresh()
         return node1, node2, node3
 
     def client_of(self, member: Member) -> httpx.Client:
         """A raw P2P client calling as `member` (its address and, with TLS, its certificate)."""
-        verify: ssl.SSLContext | bool = self.ca.client_context(member.cert) if self.ca else True
-        client = httpx.Client(transport=httpx.HTTPTransport(local_address=member.host, verify=verify), timeout=20)
-        self.clients.append(client)
-        return client
-
-    def close(self) -> None:
-        for client in self.clients:
-            client.close()
-        for member in reversed(self.members):
-            member.q2t.close()
-            member.process.stop()
-        shutil.rmtree(self._sockets, ignore_errors=True)
+        return self.client(member.host, member.cert)
 
 
 @pytest.fixture(params=["plain", "mtls"])
@@ -161,8 +92,7 @@ def test_a_manager_that_lost_its_store_recovers_received_and_sent_payloads_paged
     others = [node1.send(f"to node3 #{i}".encode(), [node3]) for i in range(2)]
     only_here = node2.send(b"for node2 alone", [])  # no peer holds it: it cannot come back
     node2.lose_store()
-    assert node2.process.parts is not None
-    node2.process.parts.network.refresh()  # peers' rounds go on, and bring nothing back unasked
+    node2.network.refresh()  # peers' rounds go on, and bring nothing back unasked
     assert node2.store.count() == 0
     assert node2.read(received[0]).status_code == 404
 

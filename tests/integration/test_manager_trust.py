@@ -10,13 +10,11 @@ their own.
 from __future__ import annotations
 
 import base64
-import shutil
 import ssl
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +27,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tessera_like.api.peer_identity import PeerIdentityProtocol, peer_identity
-from tessera_like.config import KeyConfig, ManagerSettings, TlsSettings
 from tessera_like.crypto.envelope import X25519Encryptor
-from tessera_like.crypto.keyfile import write_key_files
 from tessera_like.errors import PrivacyViolation
 from tessera_like.partyinfo import MAX_UNVERIFIED_PEERS
 from tessera_like.payload import EncodedPayload, encode
-from tessera_like.runtime import ManagerProcess
 from tessera_like.sealing import box_aad
 from tessera_like.types import KeyPair, PayloadHash, PublicKey
+from tests.helpers import manager_cluster
+from tests.helpers.manager_cluster import b64, eventually
 from tests.helpers.servers import serve_in_thread
 from tests.helpers.tls_certs import TestCA, free_port_on
 
@@ -45,35 +42,8 @@ pytestmark = pytest.mark.integration
 OCTET = {"content-type": "application/octet-stream"}
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-@dataclass
-class Member:
-    """One running manager, its Q2T client (unix socket) and its certificate."""
-
-    process: ManagerProcess
-    host: str
-    q2t: httpx.Client
-    cert: tuple[Path, Path] | None
-
-    @property
-    def url(self) -> str:
-        return self.process.p2p_url
-
-    @property
-    def key(self) -> str:
-        return self.process.public_keys[0]
-
-    @property
-    def raw_key(self) -> PublicKey:
-        return self.process.manager.keys.public_keys()[0]
-
-    @property
-    def network(self) -> Any:
-        assert self.process.parts is not None
-        return self.process.parts.network
+class Member(manager_cluster.Member):
+    """A member as the attacks drive it: raw Q2T answers, recipients as base64 keys."""
 
     def send(self, payload: bytes, to: list[str]) -> httpx.Response:
         return self.q2t.post("/send", json={"payload": b64(payload), "to": to})
@@ -82,54 +52,8 @@ class Member:
         return self.q2t.get("/transaction/" + key.replace("/", "%2F"))
 
 
-class Cluster:
-    """Starts managers on chosen 127.0.0.x addresses; with `tls`, mutual TLS by one CA."""
-
-    def __init__(self, directory: Path, tls: bool) -> None:
-        self.directory = directory
-        self.ca = TestCA(directory / "pki") if tls else None
-        self.members: list[Member] = []
-        self.clients: list[httpx.Client] = []
-        self._sockets = Path(tempfile.mkdtemp(prefix="tm-"))  # short: unix socket paths are limited
-
-    def url_for(self, host: str, port: int) -> str:
-        return f"{'https' if self.ca else 'http'}://{host}:{port}"
-
-    def start(self, name: str, host: str, peers: Sequence[str] = (), port: int | None = None,
-              allow_list: bool = False) -> Member:
-        port = port or free_port_on(host)
-        pub, key = write_key_files(self.directory / name, "key", None)
-        tls, cert = TlsSettings(), None
-        if self.ca is not None:
-            cert = self.ca.issue(name, host, [self.url_for(host, port)])
-            tls = TlsSettings(enabled=True, cert_file=cert[0], key_file=cert[1], ca_file=self.ca.ca_file,
-                              client_auth=True)
-        settings = ManagerSettings(
-            q2t_socket=self._sockets / f"{name}.ipc", p2p_host=host, p2p_port=port, peers=list(peers),
-            use_peer_allow_list=allow_list, keys=[KeyConfig(public_key_file=pub, private_key_file=key)],
-            db_url=f"sqlite:///{self.directory / name / 'db.sqlite'}", tls=tls, gossip_interval_seconds=3600,
-            peer_timeout_seconds=5, log_level="warning")
-        process = ManagerProcess(settings).start()
-        q2t = httpx.Client(transport=httpx.HTTPTransport(uds=str(settings.q2t_socket)), base_url="http://tm",
-                           timeout=20)
-        member = Member(process, host, q2t, cert)
-        self.members.append(member)
-        return member
-
-    def client(self, host: str, cert: tuple[Path, Path] | None = None) -> httpx.Client:
-        """A raw P2P client calling from `host` (with `cert` as its client certificate)."""
-        verify: ssl.SSLContext | bool = self.ca.client_context(cert) if self.ca else True
-        client = httpx.Client(transport=httpx.HTTPTransport(local_address=host, verify=verify), timeout=20)
-        self.clients.append(client)
-        return client
-
-    def close(self) -> None:
-        for client in self.clients:
-            client.close()
-        for member in reversed(self.members):
-            member.q2t.close()
-            member.process.stop()
-        shutil.rmtree(self._sockets, ignore_errors=True)
+class Cluster(manager_cluster.Cluster[Member]):
+    member_type = Member
 
 
 @pytest.fixture
@@ -159,13 +83,6 @@ def forged_as_sender(victim: PublicKey, forger: KeyPair, plaintext: bytes) -> En
     box = encryptor.wrap(sealed.content_key, forger, victim, forger.public, skeleton.recipient_nonce,
                          box_aad(skeleton.hash, skeleton))
     return replace(skeleton, recipient_boxes=(box,))
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.05)
 
 
 class Recorder:

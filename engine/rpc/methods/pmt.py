@@ -60,18 +60,12 @@ def distribute_private_transaction(ctx: RpcContext, raw: bytes, args: dict[str, 
     return markers.distribute(inner, private_from, private_for)
 
 
-def _receipt(view: ReceiptView) -> dict[str, Any]:
-    out = fmt.receipt(view)
-    out["isPrivacyMarkerTransaction"] = False  # GoQuorum's field: the inner transaction is not one
-    return out
-
-
 PMT_HASH = Param("hash", p.hash32)
 
 METHODS: dict[str, Method] = {
     "eth_getPrivacyPrecompileAddress": Method(get_privacy_precompile_address, result=fmt.address, blocking=False),
     "eth_getPrivateTransactionByHash": Method(get_private_transaction_by_hash, (PMT_HASH,), result=fmt.transaction),
-    "eth_getPrivateTransactionReceipt": Method(get_private_transaction_receipt, (PMT_HASH,), result=_receipt),
+    "eth_getPrivateTransactionReceipt": Method(get_private_transaction_receipt, (PMT_HASH,), result=fmt.receipt),
     "eth_distributePrivateTransaction": Method(distribute_private_transaction, (
         Param("transaction", p.data),
         Param("privateArgs", p.obj, required=False),

@@ -20,7 +20,13 @@ from tessera_like.crypto.commitment import (
     verify_commitment_mac,
 )
 from tessera_like.errors import InvalidRequest
-from tessera_like.store.commitments import OutboxEntry, SqlCommitmentStore, StoredCommitment
+from tessera_like.store.commitments import (
+    OutboxEntry,
+    SqlCommitmentStore,
+    StoredCommitment,
+    join_hashes,
+    split_hashes,
+)
 from tessera_like.store.sql import SqlPayloadStore
 from tessera_like.types import KeyPair, PayloadHash, PublicKey
 
@@ -128,21 +134,35 @@ KA, KB, KC = PublicKey(b"\xaa" * 32), PublicKey(b"\xbb" * 32), PublicKey(b"\xcc"
 BLOCK, CONTRACT = b"\x0b" * 32, b"\x0c" * 20
 
 
-def test_commitments_are_stored_once_and_read_back(tables: SqlCommitmentStore) -> None:
-    own = StoredCommitment(3, BLOCK, CONTRACT, KA, P1, b"\x11" * 32, own=True)
+def test_commitments_are_stored_once_per_block_contract_and_party(tables: SqlCommitmentStore) -> None:
+    own = StoredCommitment(3, BLOCK, CONTRACT, KA, b"\x11" * 32, own=True, payload_hashes=(P1, P2))
     assert tables.add(own) is True
-    assert tables.add(dataclasses.replace(own, storage_root=b"\x22" * 32)) is False  # first one stands
-    peer = StoredCommitment(3, BLOCK, CONTRACT, KB, P1, b"\x22" * 32, own=False)
+    again = dataclasses.replace(own, storage_root=b"\x22" * 32, payload_hashes=(P2,))
+    assert tables.add(again) is False  # the first one stands
+    peer = StoredCommitment(3, BLOCK, CONTRACT, KB, b"\x22" * 32, own=False, payload_hashes=(P1,))
     assert tables.add(peer) is True
     assert sorted(tables.for_contract(BLOCK, CONTRACT), key=lambda c: c.party) == [own, peer]
     assert tables.for_contract(BLOCK, b"\x0d" * 20) == []
-    assert tables.own_for_payload(P1) == [own] and tables.own_for_payload(P2) == []
-    assert tables.own(BLOCK, CONTRACT, P1, KA) == own and tables.own(BLOCK, CONTRACT, P1, KB) is None
-    assert tables.own_by_payload(BLOCK, CONTRACT, KA) == {bytes(P1): own}
-    assert tables.add_many([dataclasses.replace(own, payload_hash=P2), own], [OutboxEntry(3, BLOCK, CONTRACT, P2,
-                                                                                         KA, KB)], 10) == 1
-    assert tables.outbox_size() == 1
-    assert tables.count() == 3
+    assert tables.own(BLOCK, CONTRACT, KA) == own and tables.own(BLOCK, CONTRACT, KB) is None
+    other = StoredCommitment(3, BLOCK, b"\x0d" * 20, KA, b"\x33" * 32, own=True, payload_hashes=(P2,))
+    queued = OutboxEntry(3, BLOCK, CONTRACT, P2, KA, KB)
+    assert tables.add_many([other, own], [queued], 10) == 1
+    assert sorted(tables.own_in_block(BLOCK), key=lambda c: c.contract) == [own, other]
+    assert tables.own_in_block(b"\x0e" * 32) == []
+    assert tables.due(10) == [queued] and tables.count() == 3
+
+
+def test_payloads_and_their_vouched_parties_are_read_many_at_once(tables: SqlCommitmentStore) -> None:
+    payloads = tables.payload_store
+    held = [PayloadHash(i.to_bytes(64, "big")) for i in range(1, 1201)]  # more than one IN list
+    for h in held[::2]:
+        payloads.put(h, b"encoded " + h[-2:])
+    tables.add_parties(held[0], [KB, KC])
+    tables.add_parties(held[1], [KC])  # vouched for, but the payload itself is not held
+    encoded, vouched = tables.payloads_and_parties([*held, held[0]])
+    assert encoded == {bytes(h): b"encoded " + h[-2:] for h in held[::2]}
+    assert vouched == {bytes(held[0]): {KB, KC}, bytes(held[1]): {KC}}
+    assert tables.payloads_and_parties([]) == ({}, {})
 
 
 def test_vouched_parties_are_recorded_once(tables: SqlCommitmentStore) -> None:
@@ -162,6 +182,10 @@ def test_the_outbox_hands_out_due_entries_until_delivered(tables: SqlCommitmentS
     assert tables.due(5000)[-1] == dataclasses.replace(entry, attempts=1)
     tables.delivered(other, entry)
     assert tables.outbox_size() == 0 and tables.next_due() is None
+
+
+def test_payload_hash_lists_pack_into_one_column() -> None:
+    assert split_hashes(join_hashes((P1, P2))) == (P1, P2) and split_hashes(b"") == ()
 
 
 def test_a_divergence_is_new_once_then_only_when_its_sides_change(tables: SqlCommitmentStore) -> None:

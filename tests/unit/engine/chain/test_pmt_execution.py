@@ -11,86 +11,44 @@ import threading
 from dataclasses import replace
 
 import pytest
-import rlp
 from eth._utils.address import generate_contract_address
-from eth.abc import BlockAPI, SignedTransactionAPI
-from eth.chains.base import Chain
-from eth.db.atomic import AtomicDB
+from eth.abc import SignedTransactionAPI
 
-from engine.chain.builder import BuiltBlock, build_block
-from engine.chain.marker import sign_private_marker
+from engine.chain.builder import BuiltBlock
 from engine.chain.pmt import PRIVACY_PRECOMPILE_ADDRESS, encode_inner_transaction, privacy_marker_gas
-from engine.chain.views import receipt_views
-from engine.chain.vm import PrivnetTransactionBuilder, make_vm_class
 from engine.errors import PrivacyManagerUnavailable
 from engine.privacy.pmt_state import PrivacyMarkerPrivateState
-from engine.types import Address, ReceiptView
-from tests.unit.engine.privacy.kit import RECORDER_INIT, DictManagerClient, word
+from engine.types import Address
+from tests.unit.engine.privacy.kit import RECORDER_INIT, DictManagerClient, PrivateChain, public_receipt, word
+from tests.unit.engine.privacy.kit import marker as inner_marker
 
-from .kit import ACCOUNTS, CHAIN_ID, COINBASE, genesis_spec, sign
+from .kit import ACCOUNTS, sign
 
 A, B = ACCOUNTS[0], ACCOUNTS[1]
 
 
-class PmtChain:
+class PmtChain(PrivateChain):
     """A node's chain whose private side runs PMTs from `precompile_block` on (None: never)."""
 
-    def __init__(self, precompile_block: int | None = 0, manager: DictManagerClient | None = None) -> None:
-        self.db = AtomicDB()
-        self.manager = manager or DictManagerClient()
-        self.private = PrivacyMarkerPrivateState(self.manager, self.db, precompile_block)
-        vm_class = make_vm_class(self.private)
-        chain_class = Chain.configure(__name__="PmtUnitChain", vm_configuration=((0, vm_class),), chain_id=CHAIN_ID)
-        self.block_class = vm_class.get_block_class()
-        spec = genesis_spec()
-        self.chain = chain_class.from_genesis(self.db, spec.header_params(), spec.state())
-        self.private.on_genesis(self.chain.get_canonical_head())
+    private: PrivacyMarkerPrivateState
 
-    @property
-    def head(self):  # noqa: ANN201 - py-evm's header type
-        return self.chain.get_canonical_head()
+    def __init__(self, precompile_block: int | None = 0, manager: DictManagerClient | None = None) -> None:
+        super().__init__(manager or DictManagerClient(),
+                         lambda client, db: PrivacyMarkerPrivateState(client, db, precompile_block))
 
     def nonce(self, address: bytes) -> int:
         return int(self.chain.get_vm(self.head).state.get_nonce(address))
-
-    def build(self, txs: list[SignedTransactionAPI]) -> BuiltBlock:
-        parent = self.head
-        self.private.prefetch(txs)
-        self.private.begin_block(parent)
-        built = build_block(self.chain, parent, txs, parent.timestamp, COINBASE)
-        self.chain.persist_block(built.block)
-        self.private.finish_block(built.block)
-        return built
-
-    def import_block(self, block: BlockAPI) -> BlockAPI:
-        received = rlp.decode(rlp.encode(block), sedes=self.block_class)
-        self.private.prefetch(list(received.transactions))
-        self.private.begin_block(self.head)
-        imported = self.chain.import_block(received).imported_block
-        self.private.finish_block(imported)
-        return imported
 
     def storage(self, contract: bytes, slot: int = 0) -> int | None:
         head = self.head
         state = self.private.state_for(Address(contract), head, self.chain.get_vm(head).state)
         return None if state is None else int(state.get_storage(contract, slot))
 
-    def public_receipt(self, block: BlockAPI, index: int) -> ReceiptView:
-        return receipt_views(block, block.get_receipts(self.chain.chaindb))[index]
-
-
-def inner_marker(key: bytes, nonce: int, payload_hash: bytes, to: bytes | None = None,
-                 gas: int = 300_000) -> SignedTransactionAPI:
-    return PrivnetTransactionBuilder.decode(sign_private_marker(key, nonce, gas, to, payload_hash))
-
 
 def pmt_for(managers: list[DictManagerClient], inner_payload: bytes, key: bytes, nonce: int) -> SignedTransactionAPI:
     """The PMT carrying `inner_payload`, held by every manager in `managers` (its parties)."""
-    pmt_hash = managers[0].give(inner_payload)
-    for other in managers[1:]:
-        other.payloads[bytes(pmt_hash)] = managers[0].payloads[bytes(pmt_hash)]
-    return sign(key, nonce, to=PRIVACY_PRECOMPILE_ADDRESS, data=bytes(pmt_hash),
-                gas=privacy_marker_gas(bytes(pmt_hash)))
+    pmt_hash = private_payload(managers, inner_payload)
+    return sign(key, nonce, to=PRIVACY_PRECOMPILE_ADDRESS, data=pmt_hash, gas=privacy_marker_gas(pmt_hash))
 
 
 def private_payload(managers: list[DictManagerClient], payload: bytes) -> bytes:
@@ -141,7 +99,7 @@ def test_a_party_runs_the_inner_transaction_and_a_non_party_only_moves_the_nonce
         assert party.storage(contract) == 42
         assert bytes(party.private.inner_transaction(bytes(pmt.hash)).hash) == bytes(inner.hash)
         # the private receipt is keyed by the inner transaction's hash, not the PMT's
-        public = party.public_receipt(party.chain.get_canonical_block_by_number(2), 0)
+        public = public_receipt(party, party.chain.get_canonical_block_by_number(2), 0)
         assert public.status == 1 and public.to == PRIVACY_PRECOMPILE_ADDRESS and not public.is_private
         assert party.private.private_receipt(public) is None
         private = party.private.private_receipt(replace(public, transaction_hash=call.hash))
@@ -200,7 +158,7 @@ def test_an_inner_transaction_signed_by_another_account_does_not_run(parties):
         assert party.storage(would_be) is None
         # the party still sees what the PMT carried, as GoQuorum's node does, but no receipt exists
         assert bytes(party.private.inner_transaction(bytes(bad.hash)).hash) == bytes(forged.hash)
-        public = party.public_receipt(party.chain.get_canonical_block_by_number(1), 0)
+        public = public_receipt(party, party.chain.get_canonical_block_by_number(1), 0)
         assert party.private.private_receipt(replace(public, transaction_hash=forged.hash)) is None
 
 

@@ -5,7 +5,6 @@ privacy service creating PMTs on a real node (SQLite, local ordering) with a man
 from __future__ import annotations
 
 import json
-import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +21,8 @@ from engine.errors import EngineError
 from engine.privacy.pmt import MSG_NEEDS_PRECOMPILE, PrivacyMarkers
 from engine.privacy.pmt_state import PrivacyMarkerPrivateState
 from engine.privacy.service import PrivateTransactionService
-from engine.types import Address, PrivateArgs, PtmPublicKey, TxRequest
-from tests.unit.engine.privacy.kit import RECORDER_INIT, DictManagerClient, word
+from engine.types import Address, Hash32, LogFilter, PrivateArgs, PtmPublicKey, TxRequest
+from tests.unit.engine.privacy.kit import RECORDER_INIT, DictManagerClient, WiredNode, word
 
 KEY_B = PtmPublicKey("AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=")
 ACCOUNTS = derive_dev_accounts("pmt-settings", 2)
@@ -79,17 +78,7 @@ def _settings(tmp_path: Path, precompile_block: int | None) -> NodeSettings:
                         unlocked_keys_file=tmp_path / "accounts.json")
 
 
-class Wired:
-    def __init__(self, node: Node, service: PrivateTransactionService, manager: DictManagerClient) -> None:
-        self.node, self.service, self.manager = node, service, manager
-
-    def receipt(self, tx_hash: bytes):  # noqa: ANN201
-        deadline = time.monotonic() + 20
-        while (receipt := self.node.get_receipt(tx_hash)) is None:
-            assert time.monotonic() < deadline, "not mined"
-            time.sleep(0.02)
-        return receipt
-
+class Wired(WiredNode):
     def send(self, data: bytes, to: bytes | None = None) -> bytes:
         return self.service.send_transaction(TxRequest(
             sender=Address(ACCOUNTS[0].address), to=Address(to) if to else None, data=data, gas=300_000,
@@ -167,3 +156,23 @@ def test_the_node_switch_without_a_precompile_block_is_refused(tmp_path: Path):
             PrivacyMarkers(node, node.unlocked, private, private.manager, create=True)
     finally:
         node.stop()
+
+
+def test_the_nodes_log_queries_include_a_pmts_inner_logs_under_the_pmts_hash(pmts):
+    """eth_getLogs, filters and log subscriptions all read `node.get_logs`: a PMT's inner logs are not
+    in the public bloom, so the address filter below finds them only because the block is read."""
+    created = pmts.send(RECORDER_INIT)
+    pmts.receipt(created)  # mined (blocks are produced on the node's thread)
+    contract = pmts.service.privacy_markers.private_receipt(created).contract_address
+    call = pmts.send(word(5), to=contract)
+    public = pmts.receipt(call)
+    assert public.is_privacy_marker and public.logs == () and not public.is_private  # eth_getTransactionReceipt
+    head = pmts.node.block_number()
+
+    logs = pmts.node.get_logs(LogFilter(from_block=0, to_block=head, addresses=(contract,)))
+    assert logs == list(pmts.service.privacy_markers.private_receipt(call).logs)
+    assert [(g.data, g.transaction_hash, g.transaction_index, g.block_hash) for g in logs] == [
+        (word(5), call, public.transaction_index, public.block_hash)]
+    assert pmts.node.get_logs(LogFilter(from_block=0, to_block=head)) == logs
+    assert pmts.node.get_logs(LogFilter(from_block=0, to_block=head, addresses=(Address(b"\x01" * 20),))) == []
+    assert pmts.node.get_logs(LogFilter(from_block=0, to_block=head, topics=((Hash32(b"\x02" * 32),),))) == []

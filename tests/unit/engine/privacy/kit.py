@@ -4,6 +4,8 @@ private markers to a real `PrivateStateManager` over an in-memory `AtomicDB`."""
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from eth.abc import BlockAPI, SignedTransactionAPI
@@ -13,10 +15,12 @@ from eth.db.atomic import AtomicDB
 from engine.abc import PrivacyManagerClientAPI, ReceivedPayload
 from engine.chain.builder import BuiltBlock, build_block
 from engine.chain.marker import sign_private_marker
+from engine.chain.node import Node
 from engine.chain.views import receipt_views
 from engine.chain.vm import PrivnetTransactionBuilder, make_vm_class
 from engine.errors import PrivacyManagerUnavailable
 from engine.privacy.private_state import PrivateStateManager
+from engine.privacy.service import PrivateTransactionService
 from engine.types import PayloadHash, PrivacyFlag, PtmPublicKey, ReceiptView
 from tests.unit.engine.chain.kit import CHAIN_ID, COINBASE, genesis_spec
 
@@ -94,13 +98,18 @@ class DictManagerClient(PrivacyManagerClientAPI):
         return [PtmPublicKey("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")]
 
 
-class PrivateChain:
-    """A py-evm chain on an in-memory database whose private side is a real PrivateStateManager."""
+#: Makes a chain's private side from its manager client and its database.
+PrivateStateFactory = Callable[[PrivacyManagerClientAPI, AtomicDB], PrivateStateManager]
 
-    def __init__(self, manager: DictManagerClient) -> None:
+
+class PrivateChain:
+    """A py-evm chain on an in-memory database whose private side is a real PrivateStateManager
+    (or the subclass `private_state` makes, e.g. one that also runs privacy marker transactions)."""
+
+    def __init__(self, manager: DictManagerClient, private_state: PrivateStateFactory = PrivateStateManager) -> None:
         self.db = AtomicDB()
         self.manager = manager
-        self.private = PrivateStateManager(manager, self.db)
+        self.private = private_state(manager, self.db)
         vm_class = make_vm_class(self.private)
         chain_class = Chain.configure(__name__="PrivacyUnitChain", vm_configuration=((0, vm_class),),
                                       chain_id=CHAIN_ID)
@@ -143,3 +152,19 @@ def marker(key: bytes, nonce: int, payload_hash: bytes, to: bytes | None = None,
 def public_receipt(chain: PrivateChain, block: BlockAPI, index: int) -> ReceiptView:
     """The public receipt view of the `index`-th transaction of a block the chain persisted."""
     return receipt_views(block, block.get_receipts(chain.chain.chaindb))[index]
+
+
+class WiredNode:
+    """A real node, the privacy service above it and its manager client in a dict, wired as
+    engine/server.py wires them (each test module builds its own: the wiring is what it tests)."""
+
+    def __init__(self, node: Node, service: PrivateTransactionService, manager: DictManagerClient) -> None:
+        self.node, self.service, self.manager = node, service, manager
+
+    def receipt(self, tx_hash: bytes):  # noqa: ANN201 - the node's receipt view
+        """The receipt once the node has mined `tx_hash` (blocks are produced on a thread)."""
+        deadline = time.monotonic() + 20
+        while (receipt := self.node.get_receipt(tx_hash)) is None:
+            assert time.monotonic() < deadline, "not mined"
+            time.sleep(0.02)
+        return receipt

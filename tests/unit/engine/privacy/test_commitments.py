@@ -82,7 +82,7 @@ def test_a_committed_blocks_roots_reach_the_manager(manager: Manager) -> None:
     reporter.on_committed(block_view(built.block, full=False))
     assert reporter._send_batch() is True and not reporter._queue
     (own,) = manager.commitments.store.for_contract(bytes(built.block.hash), contract)
-    assert own.own and own.block_number == built.block.number and own.payload_hash == bytes(create)
+    assert own.own and own.block_number == built.block.number and own.payload_hashes == (bytes(create),)
     assert own.storage_root == storage_root(chain, bytes(built.block.hash), contract)
 
     call = manager.client.send(word(7), None, ())
@@ -90,7 +90,7 @@ def test_a_committed_blocks_roots_reach_the_manager(manager: Manager) -> None:
     reporter.on_committed(block_view(second.block, full=False))
     reporter._send_batch()
     (after,) = manager.commitments.store.for_contract(bytes(second.block.hash), contract)
-    assert after.payload_hash == bytes(call)
+    assert after.payload_hashes == (bytes(call),)
     assert after.storage_root == storage_root(chain, bytes(second.block.hash), contract) != own.storage_root
     assert manager.client.state_divergences() == []  # one party agrees with itself
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,22 +17,15 @@ from engine.privacy.service import PrivateTransactionService
 from engine.types import Address, PrivacyFlag, PrivateArgs, PtmPublicKey, TxRequest
 from tests.unit.engine.chain.kit import sign_raw
 
-from .kit import RECORDER_INIT, DictManagerClient, word
+from .kit import RECORDER_INIT, DictManagerClient, WiredNode, word
 
 KEY_B = PtmPublicKey("AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=")
 
 
-class Wired:
-    def __init__(self, node: Node, service: PrivateTransactionService, manager: DictManagerClient) -> None:
-        self.node, self.service, self.manager = node, service, manager
-        self.sender = Address(node.dev_accounts[0][0])
-
-    def receipt(self, tx_hash: bytes):  # noqa: ANN201
-        deadline = time.monotonic() + 20
-        while (receipt := self.node.get_receipt(tx_hash)) is None:
-            assert time.monotonic() < deadline, "not mined"
-            time.sleep(0.02)
-        return receipt
+class Wired(WiredNode):
+    @property
+    def sender(self) -> Address:
+        return Address(self.node.dev_accounts[0][0])
 
     def private(self, data: bytes, to: bytes | None = None, flag: PrivacyFlag = PrivacyFlag.STANDARD_PRIVATE,
                 value: int = 0) -> TxRequest:

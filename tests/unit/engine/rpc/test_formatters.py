@@ -116,6 +116,13 @@ def test_receipt():
     assert wire["contractAddress"] == fmt.address(CONTRACT)
 
 
+def test_receipt_says_whether_it_is_a_privacy_marker_transactions_as_goquorum_on_every_receipt():
+    receipt = FakeNode().get_receipt(make_tx(1, 0).hash)
+    assert fmt.receipt(receipt)["isPrivacyMarkerTransaction"] is False
+    pmt = receipt.__class__(**{**receipt.__dict__, "is_privacy_marker": True})
+    assert fmt.receipt(pmt)["isPrivacyMarkerTransaction"] is True
+
+
 def test_block_hashes_and_full():
     block = make_block(2, tx_count=2)
     wire = fmt.block(block, False)
