@@ -15,6 +15,7 @@ from eth.vm.forks.spurious_dragon.transactions import SpuriousDragonUnsignedTran
 from eth_keys import keys
 from eth_utils import keccak
 
+from engine.chain.signed import SignedOnceMixin
 from engine.errors import PrivateTransactionRejected
 from engine.types import PRIVATE_V_VALUES
 
@@ -29,7 +30,7 @@ MARKER_CALL_MIN_GAS = 24_000
 MARKER_CREATE_MIN_GAS = MARKER_CALL_MIN_GAS + 32_100
 
 
-class PrivateMarkerAwareLegacyTransaction(PragueLegacyTransaction):
+class PrivateMarkerAwareLegacyTransaction(SignedOnceMixin, PragueLegacyTransaction):
     """A legacy transaction that also understands GoQuorum's private marker (v = 37/38)."""
 
     @property

@@ -46,10 +46,12 @@ from rlp.sedes import CountableList
 from engine.abc import PrivateStateAPI
 from engine.chain.marker import PrivateMarkerAwareLegacyTransaction, is_private_marker
 from engine.chain.pmt import PrivacyMarkerExecutorAPI, is_privacy_marker
+from engine.chain.signed import PrivnetTypedTransaction
 
 
 class PrivnetTransactionBuilder(PragueTransactionBuilder):
     legacy_signed = PrivateMarkerAwareLegacyTransaction
+    typed_transaction = PrivnetTypedTransaction
 
 
 class PrivnetBlock(PragueBlock):
