@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from tessera_like import __version__
 from tessera_like.api.commitments import build_commitments_p2p_router, build_commitments_q2t_router
 from tessera_like.api.errors import install_error_handlers
+from tessera_like.api.hotpath import Handler, HotPathMiddleware, p2p_hot_routes, q2t_hot_routes
 from tessera_like.api.p2p import build_p2p_router
 from tessera_like.api.q2t import build_q2t_router
 from tessera_like.api.q2t_auth import BearerTokenMiddleware
@@ -101,10 +102,12 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-def _base_app(title: str, description: str, max_payload_bytes: int, docs: bool = True) -> FastAPI:
+def _base_app(title: str, description: str, max_payload_bytes: int, hot_routes: dict[tuple[str, str], Handler],
+              docs: bool = True) -> FastAPI:
     app = FastAPI(title=title, version=__version__, description=description, docs_url="/docs" if docs else None,
                   redoc_url=None, openapi_url="/openapi.json" if docs else None)
     install_error_handlers(app)
+    app.add_middleware(HotPathMiddleware, routes=hot_routes)  # added first: inside the body limit
     app.add_middleware(BodyLimitMiddleware, max_bytes=request_body_limit(max_payload_bytes))
     return app
 
@@ -118,7 +121,7 @@ def create_q2t_app(manager: TransactionManager, q2t_token: str | None = None,
     """
     app = _base_app("tessera_like Q2T API",
                     "Private transaction manager API for its own node (Tessera-compatible paths).",
-                    manager.max_payload_bytes or DEFAULT_MAX_PAYLOAD_BYTES)
+                    manager.max_payload_bytes or DEFAULT_MAX_PAYLOAD_BYTES, q2t_hot_routes(manager))
     app.state.manager = manager
     app.include_router(build_q2t_router())
     if commitments is not None:
@@ -137,7 +140,8 @@ def create_p2p_app(manager: TransactionManager, network: PeerNetwork,
     published in docs/manager-api.md instead.
     """
     app = _base_app("tessera_like P2P API", "Manager-to-manager API (Tessera-compatible paths).",
-                    manager.max_payload_bytes or DEFAULT_MAX_PAYLOAD_BYTES, docs=False)
+                    manager.max_payload_bytes or DEFAULT_MAX_PAYLOAD_BYTES, p2p_hot_routes(manager, network),
+                    docs=False)
     app.state.manager = manager
     app.state.network = network
     app.include_router(build_p2p_router())

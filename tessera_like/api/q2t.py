@@ -78,6 +78,14 @@ def received_json(received: ReceivedTransaction) -> dict[str, Any]:
     return document
 
 
+def send_request(manager: TransactionManager, body: SendRequest) -> str:
+    """POST /send's work (blocking: encrypt, push to every recipient, store); the new key, base64."""
+    payload = decode_b64(body.payload, "payload")
+    sender = decode_public_key(body.from_, "from") if body.from_ else None
+    recipients = decode_key_list(body.to, "to")
+    return encode_b64(manager.send(payload, sender, recipients, privacy_metadata(body)))
+
+
 def _to_key(to: str | None) -> PublicKey | None:
     if not to:
         return None
@@ -105,11 +113,7 @@ def build_q2t_router() -> APIRouter:
                  responses={201: {"model": KeyResponse}, 403: {"model": ErrorResponse}, **ERROR_RESPONSES})
     async def send(request: Request, manager: TransactionManager = Depends(get_manager)) -> Response:
         body: SendRequest = await read_json(request, SendRequest)
-        payload = decode_b64(body.payload, "payload")
-        sender = decode_public_key(body.from_, "from") if body.from_ else None
-        recipients = decode_key_list(body.to, "to")
-        metadata = privacy_metadata(body)
-        key = encode_b64(await run_in_threadpool(manager.send, payload, sender, recipients, metadata))
+        key = await run_in_threadpool(send_request, manager, body)
         return json_response({"key": key}, 201, {"Location": transaction_location(key)})
 
     @router.post("/sendraw", response_class=PlainTextResponse, openapi_extra=octet_body("the payload"),
