@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only public|private] [--profile]`: run, print, write JSON."""
+"""`python -m bench [--quick] [--only public|private] [--profile] | --sustained MINUTES`: run, print, write JSON."""
 
 from __future__ import annotations
 
@@ -442,6 +442,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-n", type=int, help="private calls in the part B latency run")
     parser.add_argument("--no-single", action="store_true", help="skip part A's one-request-per-tx RPC mode")
     parser.add_argument("--private-threads", type=int, help="client threads sending part B's private calls")
+    parser.add_argument(
+        "--sustained", type=float, metavar="MINUTES",
+        help="only the sustained run: private load at 70%% of the measured maximum for MINUTES minutes",
+    )
+    parser.add_argument("--ordering", choices=("local", "etcd"), default="local",
+                        help="ordering service of the --sustained run (default local)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     sizes = Sizes(
@@ -465,14 +471,25 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="privnet-bench-") as tmp_name:
         tmp = Path(tmp_name)
         profile_dir = tmp / "profiles" if args.profile else None
-        if args.only in (None, "public"):
+        if args.sustained is not None:
+            try:
+                from bench.sustained import run_sustained, sustained_rows
+
+                results["sustained"] = run_sustained(
+                    tmp / "sustained", args.sustained, sizes.private_threads, args.ordering
+                )
+                rows += sustained_rows(results["sustained"])
+            except Exception as exc:  # noqa: BLE001
+                traceback.print_exc()
+                results["sustained_error"] = f"{type(exc).__name__}: {exc}"
+        if args.sustained is None and args.only in (None, "public"):
             try:
                 results["public"] = run_public(tmp, sizes, profile_dir)
                 rows += public_rows(results["public"])
             except Exception as exc:  # noqa: BLE001 - reported, the other part still runs
                 traceback.print_exc()
                 results["public_error"] = f"{type(exc).__name__}: {exc}"
-        if args.only in (None, "private"):
+        if args.sustained is None and args.only in (None, "private"):
             try:
                 results["private"] = run_private_part(tmp, sizes, profile_dir, results.get("public"))
                 rows += private_rows(results["private"])
@@ -490,8 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     results["rows"] = [r.to_json() for r in rows]
 
     m = results["machine"]
+    mode = f"sustained {args.sustained:g} min" if args.sustained is not None else "quick" if args.quick else "full"
     title = (
-        f"privnet bench {stamp} ({'quick' if args.quick else 'full'}; {results['elapsed_s']:.0f} s) on "
+        f"privnet bench {stamp} ({mode}; {results['elapsed_s']:.0f} s) on "
         f"{m['nproc']} cores {m['cpu']}, Python {m['python']}, py-evm {m['py-evm']}, "
         f"ECDSA backend {m['eth_keys_backend']}; load avg {results['load_start']} -> {results['load_end']}"
     )
@@ -509,7 +527,14 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("py-spy profiles (share of GIL-holding samples):")
         print(text)
-    for key in ("public_error", "private_error"):
+    run_b = results.get("private", {}).get("run", {}).get("throughput", {})
+    if run_b.get("profiles"):
+        from bench.profiling import cpu_by_step, cpu_by_step_text
+
+        results["private"]["cpu_by_step"] = cpu_by_step(run_b["profiles"], run_b["cpu_ms_per_tx"])
+        print()
+        print(cpu_by_step_text(results["private"]["cpu_by_step"]))
+    for key in ("public_error", "private_error", "sustained_error"):
         if key in results:
             print(f"\n{key}: {results[key]}")
 
@@ -519,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(body)
     (RESULTS_DIR / "latest.json").write_text(body)
     print(f"\nresults: {path.relative_to(RESULTS_DIR.parent.parent)} (and bench/results/latest.json)")
-    return 1 if ("public_error" in results or "private_error" in results) else 0
+    return 1 if any(k in results for k in ("public_error", "private_error", "sustained_error")) else 0
 
 
 def _json_default(value: Any) -> Any:

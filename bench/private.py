@@ -20,6 +20,9 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -207,24 +210,46 @@ def _process_cpu(processes: list[tuple[str, Any]]) -> dict[str, float]:
     return {name: cpu_seconds(p.pid) for name, p in processes}
 
 
+@dataclass
+class PrivateRig:
+    """A running 4-node network with SimpleStorage(7) deployed from node1 privateFor node2."""
+
+    net: Any
+    spec: dict[str, Any]
+    n1: dict[str, Any]
+    n2: dict[str, Any]
+    parties: dict[str, str]
+    private_for: list[str]
+    contract: str
+    producer: str
+    startup_s: float
+
+
+@contextmanager
+def private_rig(workdir: Path, ordering: str) -> Iterator[PrivateRig]:
+    from devnet.network import LocalNetwork
+
+    started = time.perf_counter()
+    with LocalNetwork(workdir / f"net-{ordering}", nodes=4, ordering=ordering) as net:
+        spec = net.spec
+        startup_s = time.perf_counter() - started
+        n1, n2 = spec["nodes"][0], spec["nodes"][1]
+        contract = _deploy(spec)
+        yield PrivateRig(net, spec, n1, n2, {"node1": n1["rpc_url"], "node2": n2["rpc_url"]},
+                         [n2["ptm_public_key"]], contract, producer_name(net.directory), startup_s)
+
+
 def run_private(
     workdir: Path, n: int, latency_n: int, threads: int, chain: DevChain, profile_dir: Path | None = None,
     ordering: str = "local",
 ) -> dict[str, Any]:
     """The 4-node run on one ordering service: `local` (a shared file) or `etcd` (a local 3-member
     cluster that the launcher starts, as `privnet up --ordering etcd` does)."""
-    from devnet.network import LocalNetwork
-
     out: dict[str, Any] = {"n": n, "client_threads": threads, "load_before": load_average(), "ordering": ordering}
-    started = time.perf_counter()
-    with LocalNetwork(workdir / f"net-{ordering}", nodes=4, ordering=ordering) as net:
-        spec = net.spec
-        out["startup_s"] = time.perf_counter() - started
-        n1, n2 = spec["nodes"][0], spec["nodes"][1]
-        parties = {"node1": n1["rpc_url"], "node2": n2["rpc_url"]}
-        private_for = [n2["ptm_public_key"]]
-        contract = _deploy(spec)
-        out["producer"] = producer_name(net.directory)
+    with private_rig(workdir, ordering) as rig:
+        net, spec, n1, n2 = rig.net, rig.spec, rig.n1, rig.n2
+        parties, private_for, contract = rig.parties, rig.private_for, rig.contract
+        out["startup_s"], out["producer"] = rig.startup_s, rig.producer
         log(f"  private ({ordering}): network up in {out['startup_s']:.1f} s, contract {contract}, "
             f"producer {out['producer']}")
 
