@@ -11,11 +11,20 @@ rlp objects: a copy may be the object itself, its hash and its sender are facts 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
-from eth.vm.forks.prague.transactions import PragueTypedTransaction
+import rlp
+from eth.abc import SignedTransactionAPI, TransactionDecoderAPI
+from eth.vm.forks.berlin.constants import ACCESS_LIST_TRANSACTION_TYPE
+from eth.vm.forks.berlin.transactions import AccessListTransaction
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.forks.cancun.transactions import BlobTransaction
+from eth.vm.forks.london.constants import DYNAMIC_FEE_TRANSACTION_TYPE
+from eth.vm.forks.london.transactions import DynamicFeeTransaction
+from eth.vm.forks.prague.constants import SET_CODE_TRANSACTION_TYPE
+from eth.vm.forks.prague.transactions import PragueTypedTransaction, SetCodeTransaction
 from eth_keys.exceptions import BadSignature
-from eth_typing import Hash32
+from eth_typing import Address, Hash32
 from eth_utils import ValidationError
 
 from engine.chain.intake import check_signature
@@ -46,5 +55,44 @@ class SignedOnceMixin(ImmutableTransactionMixin):
             raise ValidationError(f"Bad Signature: {exc}") from None
 
 
+# Typed (EIP-2718) transactions: py-evm validates the inner payload (its signature check
+# recovers and verifies) and the outer object recovers again for `.sender`; the inner payloads
+# here check once and the outer one asks the inner's cached sender.
+class OnceAccessListTransaction(SignedOnceMixin, AccessListTransaction):
+    pass
+
+
+class OnceDynamicFeeTransaction(SignedOnceMixin, DynamicFeeTransaction):
+    pass
+
+
+class OnceBlobTransaction(SignedOnceMixin, BlobTransaction):
+    pass
+
+
+class OnceSetCodeTransaction(SignedOnceMixin, SetCodeTransaction):
+    pass
+
+
+class _PayloadDecoder(TransactionDecoderAPI):
+    sedes: ClassVar[type[SignedTransactionAPI]]
+
+    @classmethod
+    def decode(cls, payload: bytes) -> SignedTransactionAPI:
+        decoded: SignedTransactionAPI = rlp.decode(payload, sedes=cls.sedes)
+        return decoded
+
+
+def _decoder(sedes: type[SignedTransactionAPI]) -> type[TransactionDecoderAPI]:
+    return type(f"{sedes.__name__}Decoder", (_PayloadDecoder,), {"sedes": sedes})
+
+
 class PrivnetTypedTransaction(ImmutableTransactionMixin, PragueTypedTransaction):
-    """Typed (EIP-2718) transactions: validation stays py-evm's (it lives on the inner payload)."""
+    decoders = {type_id: _decoder(sedes) for type_id, sedes in (
+        (ACCESS_LIST_TRANSACTION_TYPE, OnceAccessListTransaction),
+        (DYNAMIC_FEE_TRANSACTION_TYPE, OnceDynamicFeeTransaction),
+        (BLOB_TX_TYPE, OnceBlobTransaction),
+        (SET_CODE_TRANSACTION_TYPE, OnceSetCodeTransaction))}
+
+    def get_sender(self) -> Address:
+        return Address(self._inner.sender)
