@@ -202,3 +202,16 @@ def test_later_nonces_of_a_rejected_sender_are_deferred_not_rejected(pair):
     built = build_on_head(producer, [sign(poor_key, 0, value=1), sign(poor_key, 1)])
     assert [tx.nonce for tx, _ in built.rejected] == [0]
     assert [(tx.sender, tx.nonce) for tx in built.deferred] == [(poor, 1)]
+
+
+# -- header copies -------------------------------------------------------------------------------
+def test_header_with_equals_rlp_copy_and_drops_the_cached_encoding():
+    from engine.chain.vm import header_with
+
+    header = new_chain(genesis_spec()).get_canonical_head()
+    _ = header.hash  # caches the original's encoding
+    fast, slow = header_with(header, gas_used=21_000, bloom=5), header.copy(gas_used=21_000, bloom=5)
+    assert fast == slow and fast.hash == slow.hash != header.hash
+    assert (fast.gas_used, fast.bloom, fast.state_root) == (21_000, 5, header.state_root)
+    with pytest.raises(AttributeError, match="no header field"):
+        header_with(header, gas_usd=1)
