@@ -16,6 +16,7 @@ from devnet.network import (
     network_status,
     p2p_tls,
     start_member,
+    start_steps,
     stop_member,
     stop_network,
 )
@@ -52,7 +53,10 @@ def cmd_up(args: argparse.Namespace) -> int:
                            privacy_marker=True if args.privacy_marker else None)
     for warning in _security_warnings(network.spec):
         print(f"warning: {warning}", file=sys.stderr)
-    spec = network.start(detach=args.detach)
+    from devnet.progress import steps
+
+    with steps(f"starting {len(network.spec['nodes'])} nodes", start_steps(network.spec)) as done:
+        spec = network.start(detach=args.detach, progress=done)
     print(f"network in {args.dir.resolve()} (chain id {spec['chain_id']}, {_ordering_line(spec)})")
     if p2p_tls(spec):
         print(f"managers: P2P over mutual TLS (CA {spec['ca_file']}), Q2T on unix sockets")
@@ -75,27 +79,55 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    stopped = stop_network(args.dir)
+    from devnet.progress import working
+
+    with working(f"stopping the network of {args.dir}"):
+        stopped = stop_network(args.dir)
     print(f"stopped {len(stopped)} processes: {', '.join(stopped)}" if stopped else "nothing was running")
     return 0
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    print(stop_member(args.dir, args.name, kill=args.kill))
+    from devnet.progress import working
+
+    with working(f"stopping {args.name}"):
+        print(stop_member(args.dir, args.name, kill=args.kill))
     return 0
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    print(start_member(args.dir, args.name))
+    from devnet.progress import working
+
+    with working(f"starting {args.name}"):
+        print(start_member(args.dir, args.name))
     return 0
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    try:
-        print(stop_member(args.dir, args.name, kill=args.kill))
-    except NotRunning:
-        print(f"{args.name} was not running")
-    print(start_member(args.dir, args.name))
+    from devnet.progress import working
+
+    with working(f"restarting {args.name}"):
+        try:
+            print(stop_member(args.dir, args.name, kill=args.kill))
+        except NotRunning:
+            print(f"{args.name} was not running")
+        print(start_member(args.dir, args.name))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from devnet.logs import follow, last_lines
+    from devnet.network import log_path
+
+    path = log_path(args.dir, args.name)
+    if not path.exists():
+        raise NetworkError(f"{args.name} has no log yet ({path}): it has never been started")
+    lines, offset = last_lines(path, args.lines)
+    for line in lines:
+        print(line)
+    if args.follow:
+        sys.stdout.flush()
+        follow(path, offset, lambda line: print(line, flush=True))
     return 0
 
 
@@ -105,6 +137,9 @@ def _cell(value: Any) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     status = network_status(args.dir)
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0 if status["ok"] else 1
     ordering = status["ordering"] + (f" ({status['etcd_cluster']} cluster)" if status["etcd_cluster"] else "")
     print(f"chain id {status['chain_id']}, ordering {ordering}, producer {status['producer'] or '(none)'}")
     _print_table(["node", "rpc url", "node", "head", "lag", "manager", "manager q2t url", "divergences"],
@@ -122,18 +157,22 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
+    from devnet.progress import working
     from devnet.recover import recover_node
 
-    recover_node(args.dir, args.name, page_size=args.page_size)
+    with working(f"recovering {args.name}"):
+        recover_node(args.dir, args.name, page_size=args.page_size)
     return 0
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    from devnet.progress import working
     from devnet.solc import CompilerError, compile_paths, write_artifacts
 
     paths = args.paths or [Path("solidity")]
     try:
-        artifacts = compile_paths(paths)
+        with working(f"compiling {', '.join(str(p) for p in paths)}"):
+            artifacts = compile_paths(paths)
     except CompilerError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -149,6 +188,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not spec_path.exists():
         raise NetworkError(f"no network in {args.dir}: run `privnet up --dir {args.dir}` first")
     run_demo(json.loads(spec_path.read_text()))
+    return 0
+
+
+def cmd_explorer(args: argparse.Namespace) -> int:
+    from devnet.explorer import ExplorerError, serve
+
+    try:
+        serve(args.dir, host=args.host, port=args.port, artifact_dirs=args.artifacts)
+    except ExplorerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -183,7 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="ordering, producer, each node's head and lag, managers, etcd")
     status.add_argument("--dir", type=Path, default=Path(".privnet"))
+    status.add_argument("--json", action="store_true", help="print the status as one JSON object (same exit code)")
     status.set_defaults(func=cmd_status)
+
+    logs = sub.add_parser("logs", help="print the end of one process's log (-f: follow it as it grows)")
+    logs.add_argument("name", help="a node (node2), a manager (node2-manager) or a local etcd member (etcd2)")
+    logs.add_argument("--dir", type=Path, default=Path(".privnet"))
+    logs.add_argument("-n", "--lines", type=int, default=50, metavar="N", help="how many lines (default 50)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing what is appended (Ctrl-C stops)")
+    logs.set_defaults(func=cmd_logs)
 
     names = "a node (node2), a manager (node2-manager) or a local etcd member (etcd2)"
     for command, func, what in (("stop", cmd_stop, "stop one process of a running network"),
@@ -212,6 +270,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the demo against a running network")
     demo.add_argument("--dir", type=Path, default=Path(".privnet"))
     demo.set_defaults(func=cmd_demo)
+
+    explorer = sub.add_parser("explorer", help="serve a live page: the public chain and, per node, what it sees "
+                                               "(decoded calls for a party, only the payload hash for others)")
+    explorer.add_argument("--dir", type=Path, default=Path(".privnet"))
+    explorer.add_argument("--port", type=int, default=8600)
+    explorer.add_argument("--host", default="127.0.0.1",
+                          help="address to bind (default 127.0.0.1: the page shows every node's private data)")
+    explorer.add_argument("--artifacts", type=Path, nargs="+", action="extend", metavar="DIR",
+                          help="directories of JSON artifacts (privnet compile) to decode calls with "
+                               "(default: the repo's build/ if present)")
+    explorer.set_defaults(func=cmd_explorer)
     return parser
 
 

@@ -219,7 +219,9 @@ def init_network(directory: Path, nodes: int | None = None, chain_id: int = DEFA
     managers = create_dev_network(directory / "managers", names, [(0, n.p2p_port) for n in layouts],
                                   hosts=[manager_host(n.index) for n in layouts], random_passwords=not dev_keys,
                                   ca_dir=directory / "ca" if tls else None, q2t_socket=Q2T_SOCKET,
-                                  peer_allow_list=True)
+                                  peer_allow_list=True,
+                                  # evm_snapshot / evm_revert (devnet/snapshots.py) need the `local` ordering
+                                  extra={"dev_snapshots": True} if ordering == "local" else None)
     seed = f"privnet-{os.urandom(8).hex()}"
     accounts = {n.name: derive_dev_accounts(seed, ACCOUNTS_PER_NODE, start=i * ACCOUNTS_PER_NODE)
                 for i, n in enumerate(layouts)}
@@ -255,6 +257,8 @@ def init_network(directory: Path, nodes: int | None = None, chain_id: int = DEFA
                         **({"privacy_marker": True} if privacy_marker else {})},
             "ordering": ordering_table,
         }
+        if ordering == "local":
+            node_config["dev"] = {"snapshots": True}
         write_private(layout.node_dir / "node.toml", dump_toml(node_config))
         entries.append({
             "name": layout.name,
@@ -556,6 +560,22 @@ def stop_member(directory: Path, name: str, kill: bool = False) -> str:
     return f"stopped {name} (pid {pid}, {signal.Signals(sig).name})"
 
 
+DISCOVERY_STEP = "peer discovery"  # the last step of LocalNetwork.start: every manager knows every key
+
+
+def start_steps(spec: dict[str, Any]) -> list[str]:
+    """The steps LocalNetwork.start reports to its `progress` callback, in order."""
+    return [m.name for m in _members(spec)] + [DISCOVERY_STEP]
+
+
+def log_path(directory: Path, name: str) -> Path:
+    """The log file of process `name` of DIR's network (node2, node2-manager, etcd2)."""
+    member = _member(load_spec(directory), name)
+    if member.kind == "etcd":
+        return _etcd_cluster(directory).log_path(member.etcd_index)
+    return _log(directory, member)
+
+
 class LocalNetwork:
     """Start (and stop) every manager and node of DIR (and its local etcd cluster) as subprocesses."""
 
@@ -569,21 +589,29 @@ class LocalNetwork:
         self.etcd: EtcdCluster | None = None  # the local etcd cluster, when this object started it
         self._detach = False
 
-    def start(self, detach: bool = False) -> dict[str, Any]:
+    def start(self, detach: bool = False, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Start every process; `progress` (if given) is called with each step done: a process's name once
+        it answers (start_steps() lists them), then DISCOVERY_STEP once the managers know each other."""
         if _running_names(self.directory):
             raise NetworkError(f"a network is already running from {self.directory} (privnet down first)")
         self._detach = detach
+        done = progress or (lambda _step: None)
         members = _members(self.spec)
         for member in members:
             _check_free(member)
         try:
             if any(m.kind == "etcd" for m in members):
                 self._start_etcd(detach)
+                for member in members:
+                    if member.kind == "etcd":
+                        done(member.name)
             for kind in ("manager", "node"):  # each kind spawned at once, then waited for
                 started = [(m, self._spawn(m, detach)) for m in members if m.kind == kind]
                 for member, proc in started:
                     _wait_answer(self.directory, member, proc, None)
+                    done(member.name)
             _wait_for_discovery(self.spec["nodes"])
+            done(DISCOVERY_STEP)
         except BaseException:
             self.stop()
             raise

@@ -73,6 +73,16 @@ class OrderingSettings(BaseModel):
         return value
 
 
+class DevSettings(BaseModel):
+    """Development-network features; never on a production node."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # evm_snapshot / evm_revert (engine/dev/snapshots.py): needs `local` ordering and, with a
+    # manager, its `dev_snapshots`. `privnet up --ordering local` turns it on.
+    snapshots: bool = False
+
+
 class NodeSettings(BaseSettings):
     """Settings of one node. `data_dir` holds the chain database and, by default, the genesis."""
 
@@ -103,6 +113,7 @@ class NodeSettings(BaseSettings):
     rpc: RpcSettings = Field(default_factory=RpcSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     ordering: OrderingSettings = Field(default_factory=OrderingSettings)
+    dev: DevSettings = Field(default_factory=DevSettings)
     log_level: str = "INFO"
 
     @field_validator("chain_id")
@@ -131,6 +142,14 @@ class NodeSettings(BaseSettings):
         limit = info.data.get("max_block_time_ms")
         if limit is not None and value > limit:
             raise ValueError(f"must not exceed max_block_time_ms ({limit})")
+        return value
+
+    @field_validator("dev")
+    @classmethod
+    def _snapshots_need_local_ordering(cls, value: DevSettings, info: Any) -> DevSettings:
+        ordering = info.data.get("ordering")
+        if value.snapshots and ordering is not None and ordering.kind != "local":
+            raise ValueError("snapshots need ordering.kind 'local' (a revert truncates the shared block log)")
         return value
 
     def ordering_path(self) -> Path:

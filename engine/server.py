@@ -19,6 +19,7 @@ from eth import EVM_RECURSION_LIMIT
 from engine.abc import PrivateTransactionsAPI
 from engine.chain.node import Node, open_database
 from engine.config import ConfigError, NodeSettings
+from engine.dev.snapshots import DevSnapshots, build_dev_snapshots
 from engine.errors import EngineError
 from engine.extension.service import ContractExtensionService, build_extension_service
 from engine.files import read_token_file
@@ -40,6 +41,7 @@ class NodeServices:
     privacy: PrivateTransactionsAPI
     extension: ContractExtensionService | None = None  # quorumExtension_* (with a manager only)
     commitments: CommitmentReporter | None = None  # divergence detection (with a manager only)
+    snapshots: DevSnapshots | None = None  # evm_snapshot / evm_revert (`[dev] snapshots = true` only)
 
 
 def connect_manager(settings: NodeSettings) -> HttpPrivacyManagerClient:
@@ -68,7 +70,7 @@ def build_node(settings: NodeSettings) -> NodeServices:
     """The composition root: the node, and with a manager configured its private side (which
     shares the node's database) and the privacy service above it."""
     if not settings.privacy.enabled:
-        return NodeServices(Node.open(settings), NoPrivateTransactions())
+        return _with_snapshots(NodeServices(Node.open(settings), NoPrivateTransactions()), settings)
     client = connect_manager(settings)
     try:
         database = open_database(settings)
@@ -90,7 +92,21 @@ def build_node(settings: NodeSettings) -> NodeServices:
     commitments = CommitmentReporter(client)
     private_state.block_observer = commitments.observe_block
     node.subscribe_new_blocks(commitments.on_committed)
-    return NodeServices(node, service, extension, commitments=commitments)
+    return _with_snapshots(NodeServices(node, service, extension, commitments=commitments), settings,
+                           private_state)
+
+
+def _with_snapshots(services: NodeServices, settings: NodeSettings,
+                    private_state: PrivacyMarkerPrivateState | None = None) -> NodeServices:
+    """Development networks (`[dev] snapshots = true`): evm_snapshot / evm_revert beside the node."""
+    if settings.dev.snapshots:
+        try:
+            services.snapshots = build_dev_snapshots(services.node, settings, private_state, services.commitments,
+                                                     services.extension)
+        except BaseException:
+            services.node.stop()
+            raise
+    return services
 
 
 def make_server(services: NodeServices, settings: NodeSettings) -> uvicorn.Server:
@@ -100,6 +116,11 @@ def make_server(services: NodeServices, settings: NodeSettings) -> uvicorn.Serve
     app = create_rpc_app(services.node, services.privacy, max_body_bytes=settings.rpc.max_body_bytes,
                          max_batch_size=settings.rpc.max_batch_size, extension=services.extension,
                          divergences=services.commitments.channel if services.commitments is not None else None)
+    if services.snapshots is not None:  # served only here: elsewhere -32601, as for any unknown method
+        from engine.dev.rpc import snapshot_methods
+
+        app.state.dispatcher.methods.update(snapshot_methods(services.snapshots))
+        services.snapshots.on_revert(app.state.filters.rewind)
     config = uvicorn.Config(app, host=settings.rpc.host, port=settings.rpc.port, log_level="warning",
                             access_log=False, timeout_keep_alive=30)
     return QuietServer(config)
@@ -146,6 +167,8 @@ def run(settings: NodeSettings) -> int:
     finally:
         if services.commitments is not None:
             services.commitments.stop()  # before node.stop() closes the manager client
+        if services.snapshots is not None:
+            services.snapshots.close()
         node.stop()
     return 0
 

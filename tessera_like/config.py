@@ -113,6 +113,9 @@ class ManagerSettings(BaseSettings):
     gossip_interval_seconds: float = Field(default=5.0, gt=0)
     peer_timeout_seconds: float = Field(default=10.0, gt=0)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # Development networks only: Q2T /dev/snapshots, for its node's evm_snapshot / evm_revert
+    # (tessera_like/snapshots.py; SQLite store). `privnet up --ordering local` turns it on.
+    dev_snapshots: bool = False
 
     @classmethod
     def settings_customise_sources(

@@ -41,6 +41,7 @@ from tessera_like.manager import TransactionManager
 from tessera_like.partyinfo import PartyInfo
 from tessera_like.peer_client import HttpPeerClient
 from tessera_like.peers import PeerNetwork
+from tessera_like.snapshots import StoreSnapshots
 from tessera_like.store.commitments import SqlCommitmentStore
 from tessera_like.store.sql import SqlPayloadStore
 from tessera_like.tokenfile import q2t_token_for
@@ -265,7 +266,9 @@ class ManagerProcess:
                           timeout_keep_alive=int(peer_keepalive_s(settings)) + PEER_KEEPALIVE_MARGIN_S,
                           **ssl_options),
             _ServerThread(create_q2t_app(self.parts.manager, q2t_token=self.q2t_token,
-                                         commitments=self.parts.commitments), q2t_sock,
+                                         commitments=self.parts.commitments,
+                                         snapshots=StoreSnapshots(settings.db_url) if settings.dev_snapshots else None),
+                          q2t_sock,
                           "tessera-like-q2t", settings.log_level),
         ]
         try:

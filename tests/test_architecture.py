@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("engine", "tessera_like", "postrade", "devnet")
+PACKAGES = ("engine", "tessera_like", "postrade", "devnet", "privnet_client")
 
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -25,7 +25,7 @@ def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_every_import_contract_is_kept():
     result = lint_imports(REPO)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "BROKEN" not in result.stdout and "Contracts: 7 kept, 0 broken." in result.stdout
+    assert "BROKEN" not in result.stdout and "Contracts: 8 kept, 0 broken." in result.stdout
 
 
 def test_a_planted_forbidden_import_breaks_the_contracts(tmp_path: Path):
@@ -35,8 +35,12 @@ def test_a_planted_forbidden_import_breaks_the_contracts(tmp_path: Path):
     marker.write_text(marker.read_text() + "\nfrom engine.privacy import service  # planted\n")
     manager = tmp_path / "tessera_like" / "manager.py"
     manager.write_text(manager.read_text() + "\nimport engine.types  # planted\n")
+    client = tmp_path / "privnet_client" / "errors.py"
+    client.write_text(client.read_text() + "\nimport engine.errors  # planted\n")
     result = lint_imports(tmp_path)
     assert result.returncode != 0
     assert "engine.chain imports neither engine.privacy nor engine.rpc BROKEN" in result.stdout
     assert "engine.chain.marker -> engine.privacy.service" in result.stdout
     assert "tessera_like.manager -> engine.types" in result.stdout
+    assert "privnet_client talks to nodes over JSON-RPC only (web3, eth_account, eth_utils) BROKEN" in result.stdout
+    assert "privnet_client.errors -> engine.errors" in result.stdout

@@ -163,6 +163,21 @@ class CanonicalChain:
         self._chain = self.chain_class(self.database.atomic)
         self.head = self._chain.get_canonical_head()
 
+    def reload(self) -> None:
+        """Forget everything read from the database: after the file was replaced under the node
+        (a dev snapshot's revert, engine/dev/snapshots.py). Caller holds the lock.
+
+        Every cache of this class must be reset here: the chain objects (py-evm memoizes per
+        chain database), the head, the account, receipt and transaction-location caches.
+        """
+        self.database.rollback()
+        self._chain = self.chain_class(self.database.atomic)
+        self._snapshot_chain = self.chain_class(AtomicDB(self.database.reader))
+        self.head = self._chain.get_canonical_head()
+        self._account_cache = (self.head.hash, {})
+        self._receipts = _LRU(RECENT_CACHE_SIZE)
+        self._tx_locations = _LRU(RECENT_CACHE_SIZE)
+
     def on_commit(self, listener: CommitListener) -> None:
         """Call `listener(block)` after each block is committed (on the node's thread)."""
         self._listeners.append(listener)

@@ -42,7 +42,7 @@ from engine.chain.unsigned import encode_unsigned
 from engine.chain.views import block_view
 from engine.config import NodeSettings
 from engine.db.store import NodeDatabase
-from engine.errors import ChainHalted, InvalidParams, OrderingUnavailable, TransactionRejected
+from engine.errors import ChainHalted, EngineError, InvalidParams, OrderingUnavailable, TransactionRejected
 from engine.types import (
     AccessListResult,
     Address,
@@ -155,6 +155,36 @@ class Node(NodeAPI):
             self.database.close()
         self.ordering.close()
         self.private.close()
+
+    # -- development snapshots (engine/dev/snapshots.py) ------------------------------------
+    def pause(self, timeout_s: float = 60.0) -> None:
+        """Stop the node loop without closing anything: no block is imported or built until
+        `resume`. A dev snapshot's revert replaces the database under a paused node."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+            if self._thread.is_alive():  # e.g. waiting out a manager's retries: let it go on
+                self._stop.clear()
+                raise EngineError(f"the node loop did not stop within {timeout_s:g} s; try again")
+            self._thread = None
+
+    def reload(self) -> None:
+        """Re-read the chain after its database was replaced under a paused node, and forget
+        what was derived from the old one: the chain's caches, the pool, a halt, the clock of
+        empty blocks (the next one comes a whole interval from now)."""
+        with self.chain.lock:
+            self.chain.reload()
+            self.pool.clear()
+            self.halted = None
+            self._last_block_at = self._last_head_at = time.monotonic()
+
+    def resume(self) -> None:
+        """Run the loop again after `pause` (it imports whatever the ordering service holds)."""
+        self._stop.clear()
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name=f"{self.settings.name}-loop", daemon=True)
+        self._thread.start()
 
     def _restore_pool(self) -> None:
         """Take the submissions still waiting in the ordering service back into the pool.

@@ -217,6 +217,14 @@ class TxPool:
                 if not queue:
                     del self._by_sender[sender]
 
+    def clear(self) -> None:
+        """Drop every pooled transaction and the mined nonces remembered (a dev snapshot's revert:
+        the chain went back, so nothing the pool knew still holds)."""
+        with self._lock:
+            self._by_sender.clear()
+            self._by_hash.clear()
+            self._mined_next.clear()
+
     def remove(self, tx_hash: bytes) -> None:
         with self._lock:
             pooled = self._by_hash.pop(tx_hash, None)

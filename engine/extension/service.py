@@ -242,6 +242,11 @@ class ContractExtensionService(ContractExtensionAPI):
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def forget_attempts(self) -> None:
+        """Forget which extensions were shared (a dev snapshot's revert: the chain went back, and
+        a management contract may come again at the same address)."""
+        self._attempts.clear()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait()

@@ -4,7 +4,8 @@
   the kernel releases the lock and another node takes over (no home-made consensus: the
   kernel's lock is the arbiter, and the SQLite primary key is the compare-and-swap).
 - `blocks(number PRIMARY KEY, rlp)`: appending a height that exists fails, so two
-  producers can never both extend the chain at the same height.
+  producers can never both extend the chain at the same height; so does appending any
+  height but the head's + 1 (no gaps, even after `truncate`).
 - `submissions(id, hash, raw)`: every transaction a node acknowledged to a client, the
   producer's own included, committed before the client gets its hash. A row is deleted
   only when the producer acknowledges it (mined or refused for good), so a producer crash
@@ -140,12 +141,32 @@ class LocalOrdering(OrderingServiceAPI):
             self._lock_fd = None
 
     def append_block(self, number: int, block_rlp: bytes) -> bool:
+        """Only at exactly head + 1 (one statement, so the check and the insert are atomic): a
+        taken height is refused, and so is a gap, e.g. a producer that has not yet seen the
+        log truncated by a dev snapshot's revert (`truncate`)."""
         with self._lock, _unavailable_on_error("append a block"):
             try:
-                self._conn.execute("INSERT INTO blocks (number, rlp) VALUES (?, ?)", (number, block_rlp))
+                cur = self._conn.execute(
+                    "INSERT INTO blocks (number, rlp) SELECT ?, ? "
+                    "WHERE (SELECT COALESCE(MAX(number), 0) FROM blocks) = ? - 1", (number, block_rlp, number))
             except sqlite3.IntegrityError:
                 return False
-            return True
+            return cur.rowcount == 1
+
+    def truncate(self, height: int) -> None:
+        """Delete every block above `height` and every pending submission, in one transaction
+        (a dev snapshot's revert, engine/dev/snapshots.py). Idempotent: every node of the
+        machine reverting to the same snapshot may call it."""
+        with self._lock, _unavailable_on_error("truncate the block log"):
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("DELETE FROM blocks WHERE number > ?", (height,))
+                self._conn.execute("DELETE FROM submissions")
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._taken_up_to = 0
 
     def acknowledge(self, tx_hashes: list[bytes]) -> None:
         if not tx_hashes:

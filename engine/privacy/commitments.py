@@ -137,6 +137,17 @@ class CommitmentReporter:
             self._dropped += max(0, overflow)
         self._wake.set()
 
+    def reset(self) -> None:
+        """Drop the commitments of blocks not yet delivered and what was logged: after the chain
+        went back (a dev snapshot's revert), they are of blocks that no longer exist."""
+        with self._lock:
+            self._pending.clear()
+            self._queue.clear()
+            self._dropped = 0
+        self._seen.clear()
+        self._watch_from = 0
+        self._watch_until = 0.0
+
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:

@@ -90,6 +90,12 @@ class PrivateStateManager(PrivateStateAPI):
         if close is not None:
             close()
 
+    def discard_caches(self) -> None:
+        """Forget every payload held in memory and any block under way: after the node's
+        database was replaced (a dev snapshot's revert); what was sent but not mined is gone."""
+        self.abort_block()
+        self._sent.clear()
+
     def note_sent(self, payload_hash: bytes, payload: ReceivedPayload) -> None:
         """Remember a payload this node just distributed: its block needs no manager round trip."""
         self._sent[payload_hash] = payload

@@ -137,6 +137,14 @@ class FilterRegistry:
             for entry in self._pending_filters.values():
                 entry.pending.append(tx_hash)  # type: ignore[union-attr]
 
+    def rewind(self, height: int) -> None:
+        """The chain went back to `height` (a dev snapshot's revert): block and log filters
+        deliver the new blocks above it again."""
+        with self._lock:
+            for entry in self._filters.values():
+                if entry.pending is None:
+                    entry.last_block = min(entry.last_block, height)
+
     def uninstall(self, filter_id: str) -> bool:
         with self._lock:
             self._pending_filters.pop(filter_id.lower(), None)

@@ -19,9 +19,11 @@ from tessera_like.api.hotpath import Handler, HotPathMiddleware, p2p_hot_routes,
 from tessera_like.api.p2p import build_p2p_router
 from tessera_like.api.q2t import build_q2t_router
 from tessera_like.api.q2t_auth import BearerTokenMiddleware
+from tessera_like.api.snapshots import build_snapshots_q2t_router
 from tessera_like.commitments import CommitmentService
 from tessera_like.manager import DEFAULT_MAX_PAYLOAD_BYTES, TransactionManager
 from tessera_like.peers import PeerNetwork
+from tessera_like.snapshots import StoreSnapshots
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -113,11 +115,13 @@ def _base_app(title: str, description: str, max_payload_bytes: int, hot_routes: 
 
 
 def create_q2t_app(manager: TransactionManager, q2t_token: str | None = None,
-                   commitments: CommitmentService | None = None) -> FastAPI:
+                   commitments: CommitmentService | None = None,
+                   snapshots: StoreSnapshots | None = None) -> FastAPI:
     """The node-facing API. Serve it on loopback or a unix socket only.
 
     With `q2t_token` (required on TCP) every request but /upcheck needs that bearer token.
     With `commitments`, the divergence-detection routes too (`api/commitments.py`).
+    With `snapshots` (`dev_snapshots = true`), the development snapshot routes (`api/snapshots.py`).
     """
     app = _base_app("tessera_like Q2T API",
                     "Private transaction manager API for its own node (Tessera-compatible paths).",
@@ -127,6 +131,9 @@ def create_q2t_app(manager: TransactionManager, q2t_token: str | None = None,
     if commitments is not None:
         app.state.commitments = commitments
         app.include_router(build_commitments_q2t_router())
+    if snapshots is not None:
+        app.state.snapshots = snapshots
+        app.include_router(build_snapshots_q2t_router())
     if q2t_token is not None:  # added last, so outermost: runs before the body-limit middleware reads
         app.add_middleware(BearerTokenMiddleware, token=q2t_token)
     return app

@@ -153,3 +153,45 @@ def test_a_locked_file_is_unavailable_and_nothing_is_written(tmp_path: Path):
     finally:
         blocker.close()
         ordering.close()
+
+
+# -- dev snapshots: appends only at head + 1, and truncate (what a revert does to the shared log) --
+def test_an_append_must_be_exactly_the_next_height(open_local):
+    producer = open_local()
+    assert producer.append_block(2, b"a gap above an empty log") is False
+    assert producer.append_block(0, b"below the first block") is False
+    assert producer.append_block(1, b"block one") is True
+    assert producer.append_block(3, b"a gap") is False
+    assert producer.append_block(1, b"a taken height") is False
+    assert producer.append_block(2, b"block two") is True
+    assert [producer.get_block_rlp(n) for n in (1, 2, 3)] == [b"block one", b"block two", None]
+    assert producer.head_number() == 2
+
+
+def test_a_producer_not_yet_reverted_cannot_leave_a_block_above_the_truncated_log(open_local):
+    stale_producer, reverting = open_local(), open_local()
+    for number in range(1, 6):
+        assert stale_producer.append_block(number, f"block {number}".encode()) is True
+    reverting.submit([b"a pending submission"])
+    reverting.truncate(2)  # the first node to revert to a snapshot taken at block #2
+    assert reverting.head_number() == stale_producer.head_number() == 2
+    assert [stale_producer.get_block_rlp(n) for n in (2, 3, 4, 5)] == [b"block 2", None, None, None]
+    assert stale_producer.take_pending(10) == []  # pending submissions are gone too
+    # The producer still at its old head #5 builds #6: refused, as is anything but #3.
+    assert stale_producer.append_block(6, b"a stray block six") is False
+    assert stale_producer.append_block(4, b"a stray block four") is False
+    assert stale_producer.head_number() == 2
+    reverting.truncate(2)  # every node reverting does it: idempotent
+    assert reverting.head_number() == 2
+    assert stale_producer.append_block(3, b"the new block three") is True
+    assert reverting.get_block_rlp(3) == b"the new block three"
+
+
+def test_truncate_lets_a_producer_read_every_new_submission_again(open_local):
+    producer, follower = open_local(), open_local()
+    assert producer.is_producer()
+    follower.submit([b"tx before"])
+    assert producer.take_pending(10) == [b"tx before"]
+    producer.truncate(0)
+    follower.submit([b"tx after"])
+    assert producer.take_pending(10) == [b"tx after"]
