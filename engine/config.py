@@ -102,7 +102,10 @@ class NodeSettings(BaseSettings):
     max_block_time_ms: int = Field(1000, gt=0)
     # Under load, blocks come at most this often so transactions batch up (each block has a fixed
     # cost on every node); an idle node still builds the first transaction's block at once.
-    min_block_interval_ms: int = Field(25, ge=0)
+    # 50 ms is GoQuorum Raft's block time: at 25 ms a producer that is not the sending node built
+    # blocks of 3-4 transactions under sustained load, and every node paid the per-block cost
+    # 18 times a second (bench --sustained: 27 ms of network CPU per transaction, a growing queue).
+    min_block_interval_ms: int = Field(50, ge=0)
     # The producer builds an empty block when no block was made for this long (QBFT's block
     # period; 0 = only on demand). Costs one block per interval on every node: docs/operations.md.
     empty_block_interval_s: float = Field(0, ge=0)

@@ -15,6 +15,7 @@ producer that meets it anyway refuses it (underpriced, or nonce too low once one
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import count
@@ -24,6 +25,9 @@ from eth.abc import SignedTransactionAPI
 from engine.errors import TransactionRejected
 
 REPLACEMENT_BUMP_PERCENT = 10
+# Committed blocks whose mined nonces the pool remembers (see TxPool._state_nonce): a thread
+# descheduled between its account read and the pool lock may see several commits go by.
+RECENT_BLOCKS = 64
 
 
 @dataclass
@@ -73,7 +77,9 @@ class TxPool:
     max_gap: int = 64
     _by_sender: dict[bytes, dict[int, PooledTx]] = field(default_factory=dict)
     _by_hash: dict[bytes, PooledTx] = field(default_factory=dict)
-    _mined_next: dict[bytes, int] = field(default_factory=dict)  # see pending_nonce
+    # The next nonce of each sender in the last RECENT_BLOCKS committed blocks: an account read
+    # from the head just before such a block was committed is stale (see _state_nonce).
+    _mined_recent: deque[dict[bytes, int]] = field(default_factory=lambda: deque(maxlen=RECENT_BLOCKS))
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _seq: count = field(default_factory=count)
     # Called with each newly pooled transaction's hash, outside the pool lock (pending-transaction
@@ -101,7 +107,8 @@ class TxPool:
         with self._lock:
             if tx.hash in self._by_hash:
                 return False
-            self._check_admission(tx, account, self._by_sender.get(sender, {}))
+            self._check_admission(tx, self._state_nonce(sender, account), account,
+                                  self._by_sender.get(sender, {}))
             return True
 
     def add(self, tx: SignedTransactionAPI, raw: bytes, sender: bytes) -> bool:
@@ -117,7 +124,7 @@ class TxPool:
             if tx.hash in self._by_hash:
                 return Admission(False)
             queue = self._by_sender.get(sender, {})
-            self._check_admission(tx, account, queue)
+            self._check_admission(tx, self._state_nonce(sender, account), account, queue)
             existing = queue.get(tx.nonce)
             if existing is not None:
                 del self._by_hash[existing.tx.hash]
@@ -130,10 +137,20 @@ class TxPool:
             listener(bytes(tx.hash))
         return admission
 
-    def _check_admission(self, tx: SignedTransactionAPI, account: AccountView, queue: dict[int, PooledTx]) -> None:
-        if tx.nonce < account.nonce:
-            raise TransactionRejected(f"nonce too low: next nonce {account.nonce}, tx nonce {tx.nonce}")
-        next_nonce = account.nonce
+    def _state_nonce(self, sender: bytes, account: AccountView) -> int:
+        """The sender's nonce at the head, `account` read without the pool lock (lock order:
+        chain before pool) and so possibly from the head before a block that mined its pooled
+        transactions, which the pool dropped since: the nonces seen mined count too. (Without
+        this, a block mining more than `max_gap` of one sender's transactions made the next send
+        fail with "nonce too high" under sustained load.) Caller holds the pool lock."""
+        mined = max((block.get(sender, 0) for block in self._mined_recent), default=0)
+        return max(account.nonce, mined)
+
+    def _check_admission(self, tx: SignedTransactionAPI, state_nonce: int, account: AccountView,
+                         queue: dict[int, PooledTx]) -> None:
+        if tx.nonce < state_nonce:
+            raise TransactionRejected(f"nonce too low: next nonce {state_nonce}, tx nonce {tx.nonce}")
+        next_nonce = state_nonce
         while next_nonce in queue:
             next_nonce += 1
         if tx.nonce > next_nonce + self.max_gap:
@@ -163,11 +180,8 @@ class TxPool:
         mined are counted too, so the answer never goes back below them.
         """
         with self._lock:
-            mined_next = self._mined_next.get(sender, 0)
-            if mined_next <= state_nonce:
-                self._mined_next.pop(sender, None)  # the head has caught up: forget it
             queue = self._by_sender.get(sender, {})
-            nonce = max(state_nonce, mined_next)
+            nonce = self._state_nonce(sender, AccountView(state_nonce, 0))
             while nonce in queue:
                 nonce += 1
             return nonce
@@ -207,11 +221,14 @@ class TxPool:
     def remove_mined(self, mined: list[tuple[bytes, int]]) -> None:
         """Drop (sender, nonce) pairs included in a block, and anything now below the nonce."""
         with self._lock:
+            block_next: dict[bytes, int] = {}
+            for sender, nonce in mined:
+                block_next[sender] = max(block_next.get(sender, 0), nonce + 1)
+            self._mined_recent.append(block_next)
             for sender, nonce in mined:
                 queue = self._by_sender.get(sender)
                 if not queue:
                     continue
-                self._mined_next[sender] = max(self._mined_next.get(sender, 0), nonce + 1)
                 for stale in [n for n in queue if n <= nonce]:
                     del self._by_hash[queue.pop(stale).tx.hash]
                 if not queue:
@@ -223,7 +240,7 @@ class TxPool:
         with self._lock:
             self._by_sender.clear()
             self._by_hash.clear()
-            self._mined_next.clear()
+            self._mined_recent.clear()
 
     def remove(self, tx_hash: bytes) -> None:
         with self._lock:

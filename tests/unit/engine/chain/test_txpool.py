@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from eth_keys import keys
 
-from engine.chain.txpool import TxPool
+from engine.chain.txpool import RECENT_BLOCKS, AccountView, TxPool
 from engine.errors import TransactionRejected
 
 from .kit import ACCOUNTS, build_on_head, decode, genesis_spec, head_reader, new_chain, sign, sign_raw
@@ -207,4 +207,24 @@ def test_pending_nonce_never_goes_back_below_what_the_pool_saw_mined(chain):
     pool.remove_mined([(a.address, 1)])  # the block with nonces 0 and 1 was committed
     assert pool.pending_nonce(a.address, 0) == 2  # the stale head's nonce
     assert pool.pending_nonce(a.address, 2) == 2  # the new head's: caught up
+    for _ in range(RECENT_BLOCKS):
+        pool.remove_mined([])  # later blocks
     assert pool.pending_nonce(a.address, 0) == 0  # and the pool forgot it (bounded memory)
+
+
+def test_admission_with_a_stale_account_read_counts_the_nonces_the_pool_saw_mined(chain):
+    """The pool reads the account without its lock; a block mining more than `max_gap` of the
+    sender's pooled transactions may be committed (and the pool emptied of them) in between:
+    the next send must still be admitted, and a mined nonce still refused as too low."""
+    stale = AccountView(nonce=0, balance=10**24)
+    pool = TxPool(lambda _address: stale, 30_000_000, max_gap=4)
+    a = ACCOUNTS[0]
+    for nonce in range(4):
+        raw = sign_raw(a.private_key, nonce)
+        pool.add(decode(raw), raw, a.address)
+    pool.remove_mined([(a.address, n) for n in range(4)])  # mined; the reader still sees nonce 0
+    raw = sign_raw(a.private_key, 8)  # 4 above the stale nonce + gap, at the gap of the real one
+    assert pool.add(decode(raw), raw, a.address)
+    raw = sign_raw(a.private_key, 3)
+    with pytest.raises(TransactionRejected, match="nonce too low: next nonce 4, tx nonce 3"):
+        pool.add(decode(raw), raw, a.address)
