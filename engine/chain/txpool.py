@@ -107,7 +107,7 @@ class TxPool:
         with self._lock:
             if tx.hash in self._by_hash:
                 return False
-            self._check_admission(tx, self._state_nonce(sender, account), account,
+            self._check_admission(tx, self._state_nonce(sender, account.nonce), account,
                                   self._by_sender.get(sender, {}))
             return True
 
@@ -124,7 +124,7 @@ class TxPool:
             if tx.hash in self._by_hash:
                 return Admission(False)
             queue = self._by_sender.get(sender, {})
-            self._check_admission(tx, self._state_nonce(sender, account), account, queue)
+            self._check_admission(tx, self._state_nonce(sender, account.nonce), account, queue)
             existing = queue.get(tx.nonce)
             if existing is not None:
                 del self._by_hash[existing.tx.hash]
@@ -137,14 +137,14 @@ class TxPool:
             listener(bytes(tx.hash))
         return admission
 
-    def _state_nonce(self, sender: bytes, account: AccountView) -> int:
-        """The sender's nonce at the head, `account` read without the pool lock (lock order:
+    def _state_nonce(self, sender: bytes, read_nonce: int) -> int:
+        """The sender's nonce at the head, `read_nonce` read without the pool lock (lock order:
         chain before pool) and so possibly from the head before a block that mined its pooled
         transactions, which the pool dropped since: the nonces seen mined count too. (Without
         this, a block mining more than `max_gap` of one sender's transactions made the next send
         fail with "nonce too high" under sustained load.) Caller holds the pool lock."""
         mined = max((block.get(sender, 0) for block in self._mined_recent), default=0)
-        return max(account.nonce, mined)
+        return max(read_nonce, mined)
 
     def _check_admission(self, tx: SignedTransactionAPI, state_nonce: int, account: AccountView,
                          queue: dict[int, PooledTx]) -> None:
@@ -181,7 +181,7 @@ class TxPool:
         """
         with self._lock:
             queue = self._by_sender.get(sender, {})
-            nonce = self._state_nonce(sender, AccountView(state_nonce, 0))
+            nonce = self._state_nonce(sender, state_nonce)
             while nonce in queue:
                 nonce += 1
             return nonce
