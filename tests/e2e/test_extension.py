@@ -56,11 +56,13 @@ def second_account(net: E2ENetwork, node: NodeHandle) -> str:
     return str(entry["accounts"][1]["address"])
 
 
-def extend(net: E2ENetwork, a: NodeHandle, c: NodeHandle, contract_address: str) -> str:
-    """A extends `contract_address` to C; the management contract's address (once A and C have it)."""
+def extend(net: E2ENetwork, a: NodeHandle, c: NodeHandle, contract_address: str,
+           also: tuple[NodeHandle, ...] = ()) -> str:
+    """A extends `contract_address` to C; the management contract's address, once A, C and the
+    `also` participants (the contract's other parties under flag 1) have imported it."""
     tx_hash = a.rpc("quorumExtension_extendContract", contract_address, c.key, c.address,
                     {"from": a.address, "privateFor": [c.key]})
-    receipts = net.wait_receipts(tx_hash, [a, c])
+    receipts = net.wait_receipts(tx_hash, [a, c, *also])
     assert receipts[a.name]["status"] == "0x1" and receipts[c.name]["status"] == "0x1", receipts
     return str(receipts[a.name]["contractAddress"])
 
@@ -241,7 +243,7 @@ def test_party_protection_contract_records_the_new_participant(
     created = send_private(a, payload, [b.key], privacyFlag=1)
     address = net.wait_receipts(created, [a, b])[a.name]["contractAddress"]
 
-    management = extend(net, a, c, address)
+    management = extend(net, a, c, address, also=(b,))
     assert [e["contractExtended"].lower() for e in b.rpc("quorumExtension_activeExtensionContracts")] == [
         address.lower()]  # B is a participant of the management contract too
     approval = c.rpc("quorumExtension_approveExtension", management, True, {"from": c.address, "privateFor": [a.key]})
