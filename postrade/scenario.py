@@ -3,7 +3,8 @@
 Roles (DOMAIN.md §6): node1 = broker A, node2 = asset manager M, node3 = trust bank TB1 (trustee
 of fund A, and the lender of the SBL agreement), node4 = broker B, the outsider whose node must see
 none of it. With a fifth node, node5 = trust bank TB2, trustee of fund B (otherwise TB1 holds both
-funds). The platform administrator is node1's second account; its contracts are public.
+funds). With a sixth node, node6 = regulator R, a mandatory recipient (privacy flag 2) of every
+private record. The platform administrator is node1's second account; its contracts are public.
 
 One business day, as in §2-§4: both funds and their SSIs are registered; broker A executes a
 block of 30,000 shares in three fills; M accepts it and allocates it (pro rata: 17,100 / 12,900);
@@ -72,12 +73,13 @@ STATEMENT_PARAMS = StatementParams(require_manager_statement=True)  # lender, ma
 
 LEIS = {"admin": "549300PLATFORM000097", "broker A": "5493001BROKERA000084", "broker B": "5493002BROKERB000081",
         "asset manager M": "549300AMMJAPAN000015", "trust bank TB1": "5493003TRUSTBK100050",
-        "trust bank TB2": "5493004TRUSTBK200081"}
+        "trust bank TB2": "5493004TRUSTBK200081", "regulator R": "549300JFSAREGUL00062"}
 BICS = {"admin": "PLATJPJT", "broker A": "BRKAJPJT", "broker B": "BRKBJPJT", "asset manager M": "AMMJJPJT",
-        "trust bank TB1": "TBONJPJT", "trust bank TB2": "TBTWJPJT"}
+        "trust bank TB1": "TBONJPJT", "trust bank TB2": "TBTWJPJT", "regulator R": "FSAJJPJT"}
 JASDEC = {"broker A": "10001", "broker B": "10002", "trust bank TB1": "20001", "trust bank TB2": "20002"}
 ROLES = {"admin": Role.OPERATOR, "broker A": Role.SECURITIES_COMPANY, "broker B": Role.SECURITIES_COMPANY,
-         "asset manager M": Role.ASSET_MANAGER, "trust bank TB1": Role.TRUST_BANK, "trust bank TB2": Role.TRUST_BANK}
+         "asset manager M": Role.ASSET_MANAGER, "trust bank TB1": Role.TRUST_BANK, "trust bank TB2": Role.TRUST_BANK,
+         "regulator R": Role.REGULATOR}
 
 
 def closes_for_april() -> dict[int, int]:
@@ -104,6 +106,7 @@ class Cast:
     trust_bank: Party
     broker_b: Party
     trust_bank_2: Party | None = None
+    regulator: Party | None = None  # a mandatory recipient of every private record (DOMAIN.md §6)
 
     @classmethod
     def from_network(cls, net: PostTradeNetwork) -> Cast:
@@ -113,7 +116,8 @@ class Cast:
         return cls(admin=net.party(0, "admin", account=1), broker_a=net.party(0, "broker A"),
                    manager=net.party(1, "asset manager M"), trust_bank=net.party(2, "trust bank TB1"),
                    broker_b=net.party(3, "broker B"),
-                   trust_bank_2=net.party(4, "trust bank TB2") if count >= 5 else None)
+                   trust_bank_2=net.party(4, "trust bank TB2") if count >= 5 else None,
+                   regulator=net.party(5, "regulator R") if count >= 6 else None)
 
     @property
     def trustee_b(self) -> Party:
@@ -123,7 +127,8 @@ class Cast:
     @property
     def per_node(self) -> list[Party]:
         """One party per node, in node order (the demo's columns)."""
-        return [p for p in (self.broker_a, self.manager, self.trust_bank, self.broker_b, self.trust_bank_2) if p]
+        return [p for p in (self.broker_a, self.manager, self.trust_bank, self.broker_b, self.trust_bank_2,
+                            self.regulator) if p]
 
     def institutions(self) -> list[Institution]:
         out = []
@@ -159,6 +164,8 @@ class PostTradeScenario:
     match_trail: dict[str, list[MatchResult]] = field(default_factory=dict)  # fund -> each evaluation
 
     def __post_init__(self) -> None:
+        if self.cast.regulator is not None:  # every private record goes to the regulator too
+            self.net = self.net.with_mandatory_recipients([self.cast.regulator])
         self.block_id = f"BLK-{self.tag}"
         self.fills = tuple(replace(f, exec_id=f"X{self.tag}{i}".encode()) for i, f in enumerate(FILLS, start=1))
         self.funds = {"A": f"FA-{self.tag}", "B": f"FB-{self.tag}"}

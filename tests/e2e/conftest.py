@@ -12,6 +12,7 @@ import pytest
 
 from devnet.solc import Artifact, compile_paths
 from tests.helpers.network import E2ENetwork, running_network
+from tests.helpers.postrade_world import World, running_world
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,3 +30,10 @@ def net(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     3-member cluster started by the launcher, as `privnet up --ordering etcd` does)."""
     with running_network(tmp_path_factory.mktemp(f"e2e-network-{request.param}"), request.param) as network:
         yield network
+
+
+@pytest.fixture(scope="session")
+def postrade_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The post-trade network with the demo's day run once, shared by every post-trade e2e module."""
+    with running_world(tmp_path_factory.mktemp("postrade-network")) as world:
+        yield world

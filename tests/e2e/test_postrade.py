@@ -1,7 +1,8 @@
-"""The post-trade contracts on a real 5-node network, driven by the Python clients.
+"""The post-trade contracts on a real 6-node network, driven by the Python clients.
 
 node1 = broker A, node2 = asset manager M, node3 = trust bank TB1 (trustee of fund A, SBL
-lender), node4 = broker B (the outsider), node5 = trust bank TB2 (trustee of fund B only). The
+lender), node4 = broker B (the outsider), node5 = trust bank TB2 (trustee of fund B only), node6 =
+regulator R (a mandatory recipient of every private record). The
 module runs the demo's scenario once (postrade/scenario.py) and checks:
 
 - who sees what (DOMAIN.md §6): for every record kind the recipients read it, and broker B and the
@@ -16,16 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from eth_abi import decode, encode
 from eth_utils import keccak
 
-from devnet.network import LocalNetwork
 from postrade import reference as ref
 from postrade.clients import (
     AllocState,
@@ -38,7 +37,6 @@ from postrade.clients import (
     NotAParty,
     Party,
     PostTradeError,
-    PostTradeNetwork,
     Sent,
     SsiInput,
     SsiState,
@@ -66,11 +64,10 @@ from postrade.scenario import (
     STALE_RATE_E6,
     TAX,
     TRADE_DATE,
-    Cast,
-    PostTradeScenario,
     yen,
 )
-from tests.helpers.network import E2ENetwork, NodeHandle, selector
+from tests.helpers.network import NodeHandle, selector
+from tests.helpers.postrade_world import World
 from tests.helpers.privacy import (
     ExpectedLog,
     PrivateTx,
@@ -83,33 +80,9 @@ pytestmark = pytest.mark.e2e
 NOT_FOUND = "contract not found. cannot transact"
 
 
-@dataclass
-class World:
-    e2e: E2ENetwork
-    net: PostTradeNetwork
-    s: PostTradeScenario
-
-    @property
-    def cast(self) -> Cast:
-        return self.s.cast
-
-    def node(self, party: Party) -> NodeHandle:
-        return self.e2e.node(party.node)
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    local = LocalNetwork(tmp_path_factory.mktemp("postrade-network"), nodes=5)
-    local.start()
-    e2e = E2ENetwork(local)
-    try:
-        net = PostTradeNetwork(local.spec)
-        # a 12-character random tag: ids such as BLK-<tag> fill their bytes16 and occur nowhere by chance
-        scenario = PostTradeScenario(net, Cast.from_network(net), tag=secrets.token_hex(6).upper()).run()
-        yield World(e2e, net, scenario)
-    finally:
-        local.stop()
-        e2e.close()
+def world(postrade_world: World) -> World:
+    return postrade_world
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,8 +123,8 @@ def private_tx(instance: Instance, sent: Sent | None, call: tuple[bytes, bytes],
 
 
 def parties_of(w: World, instance: Instance) -> list[NodeHandle]:
-    assert instance.parties is not None
-    return [w.e2e.node(n) for n in dict.fromkeys(p.node for p in instance.parties)]
+    assert instance.recipients is not None  # the instance's parties and the regulator
+    return [w.e2e.node(n) for n in dict.fromkeys(p.node for p in instance.recipients)]
 
 
 def refused(w: World, attempt: Callable[[], Sent], reason: str, actor: Party,
@@ -221,12 +194,12 @@ def record_checks(w: World, kind: str) -> tuple[Instance, list[PrivateTx]]:
 
 
 @pytest.mark.parametrize(("kind", "recipients", "other_trustee"), [
-    ("block trade", ("node1", "node2"), "node3"),  # no trustee sees block totals
-    ("allocation A", ("node1", "node2", "node3"), "node5"),
-    ("allocation B", ("node1", "node2", "node5"), "node3"),
-    ("SBL statement", ("node1", "node2", "node3"), "node5"),
-    ("SSI", ("node1", "node2", "node3"), "node5"),
-    ("fund record", ("node1", "node2", "node3"), "node5"),
+    ("block trade", ("node1", "node2", "node6"), "node3"),  # no trustee sees block totals; the regulator does
+    ("allocation A", ("node1", "node2", "node3", "node6"), "node5"),
+    ("allocation B", ("node1", "node2", "node5", "node6"), "node3"),
+    ("SBL statement", ("node1", "node2", "node3", "node6"), "node5"),
+    ("SSI", ("node1", "node2", "node3", "node6"), "node5"),
+    ("fund record", ("node1", "node2", "node3", "node6"), "node5"),
 ])
 def test_each_record_is_seen_by_its_recipients_only(world: World, kind: str, recipients: tuple[str, ...],
                                                     other_trustee: str) -> None:
@@ -264,22 +237,24 @@ def decoded_call(instance: Instance, data: bytes) -> tuple[str, list[Any]]:
 def test_demo_table_shows_each_node_its_own_records(world: World) -> None:
     headers, rows = world.s.visibility()
     assert headers == ["node1 broker A", "node2 asset manager M", "node3 trust bank TB1", "node4 broker B",
-                       "node5 trust bank TB2"]
+                       "node5 trust bank TB2", "node6 regulator R"]
     seen = {label.split(" ")[0] + " " + label.split(" ")[1]: cells for label, cells in rows}
     s = world.s
     fa, fb = s.funds["A"], s.funds["B"]
     net_a, net_b = s.investor_figures("A").net_settlement_yen, s.investor_figures("B").net_settlement_yen
     figures, _ = s.reference_statement()
     dash = "—"
-    assert seen["calendar: T+2"] == ["2025-03-21"] * 5
-    assert seen[f"fund {fa}"] == ["ACTIVE", "ACTIVE", "ACTIVE", dash, dash]
-    assert seen[f"fund {fb}"] == ["ACTIVE", "ACTIVE", dash, dash, "ACTIVE"]
-    assert seen[f"SSI {fa}/EQU"] == ["ACTIVE v1", "ACTIVE v1", "ACTIVE v1", dash, dash]
-    assert seen[f"SSI {fb}/EQU"] == ["ACTIVE v1", "ACTIVE v1", dash, dash, "ACTIVE v1"]
-    assert seen[f"block {s.block_id}"] == ["SETTLED 30,000", "SETTLED 30,000", dash, dash, dash]
-    assert seen[f"allocation {fa}"] == [f"SETTLED {yen(net_a)}"] * 3 + [dash, dash]
-    assert seen[f"allocation {fb}"] == [f"SETTLED {yen(net_b)}"] * 2 + [dash, dash, f"SETTLED {yen(net_b)}"]
-    assert seen[f"SBL {s.loan_id}"] == [f"PAID {yen(figures.net_yen)}"] * 3 + [dash, dash]
+    # the last column is the regulator's: a mandatory recipient, it sees every private record
+    assert seen["calendar: T+2"] == ["2025-03-21"] * 6
+    assert seen[f"fund {fa}"] == ["ACTIVE", "ACTIVE", "ACTIVE", dash, dash, "ACTIVE"]
+    assert seen[f"fund {fb}"] == ["ACTIVE", "ACTIVE", dash, dash, "ACTIVE", "ACTIVE"]
+    assert seen[f"SSI {fa}/EQU"] == ["ACTIVE v1", "ACTIVE v1", "ACTIVE v1", dash, dash, "ACTIVE v1"]
+    assert seen[f"SSI {fb}/EQU"] == ["ACTIVE v1", "ACTIVE v1", dash, dash, "ACTIVE v1", "ACTIVE v1"]
+    assert seen[f"block {s.block_id}"] == ["SETTLED 30,000", "SETTLED 30,000", dash, dash, dash, "SETTLED 30,000"]
+    assert seen[f"allocation {fa}"] == [f"SETTLED {yen(net_a)}"] * 3 + [dash, dash, f"SETTLED {yen(net_a)}"]
+    assert seen[f"allocation {fb}"] == [f"SETTLED {yen(net_b)}"] * 2 + [dash, dash] + [f"SETTLED {yen(net_b)}"] * 2
+    paid = f"PAID {yen(figures.net_yen)}"
+    assert seen[f"SBL {s.loan_id}"] == [paid] * 3 + [dash, dash, paid]
 
 
 # ---------------------------------------------------------------------------------------------
