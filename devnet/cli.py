@@ -47,8 +47,16 @@ def _security_warnings(spec: dict[str, Any]) -> list[str]:
     return warnings
 
 
+#: `privnet up --demo` on a new network without --nodes: the demo's cast with trust bank TB2 and the
+#: regulator, a mandatory recipient of every private record (postrade/scenario.py)
+DEMO_NODES = 6
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    network = LocalNetwork(args.dir, nodes=args.nodes, ordering=args.ordering, etcd=args.etcd or None,
+    nodes = args.nodes
+    if nodes is None and args.demo and not (args.dir / "network.json").exists():
+        nodes = DEMO_NODES
+    network = LocalNetwork(args.dir, nodes=nodes, ordering=args.ordering, etcd=args.etcd or None,
                            insecure_p2p=True if args.insecure_p2p else None, dev_keys=True if args.dev_keys else None,
                            privacy_marker=True if args.privacy_marker else None)
     for warning in _security_warnings(network.spec):
@@ -191,6 +199,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calendar_refresh(args: argparse.Namespace) -> int:
+    """Extend a deployed BusinessCalendar with the generated holidays of the missing years (as its admin)."""
+    from postrade import reference as ref
+    from postrade.calendar_data import holiday_days, horizon_until
+    from postrade.clients import BusinessCalendar, PostTradeError, PostTradeNetwork
+
+    spec_path = args.dir / "network.json"
+    if not spec_path.exists():
+        raise NetworkError(f"no network in {args.dir}: run `privnet up --dir {args.dir}` first")
+    net = PostTradeNetwork(json.loads(spec_path.read_text()))
+    admin = net.party(args.admin_node, "admin", account=args.admin_account)
+    calendar = BusinessCalendar(net, args.address, None)
+    start, end = calendar.coverage(admin)
+    until = args.until or horizon_until()
+    print(f"calendar {calendar.address}: loaded {ref.to_iso(start)} .. {ref.to_iso(end)}")
+    if ref.to_day(until) <= end:
+        print(f"already covers {until}: nothing to send")
+        return 0
+    days = holiday_days(end + 1, until)
+    print(f"adding {len(days)} holidays for {ref.to_iso(end + 1)} .. {until}: "
+          + ", ".join(ref.to_iso(d) for d in days))
+    if args.dry_run:
+        return 0
+    try:
+        sent = calendar.refresh(admin, until)
+    except PostTradeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    start, end = calendar.coverage(admin)
+    print(f"sent {', '.join(f'{s.action} {s.tx_hash}' for s in sent)}")
+    print(f"calendar {calendar.address}: loaded {ref.to_iso(start)} .. {ref.to_iso(end)}")
+    return 0
+
+
 def cmd_explorer(args: argparse.Namespace) -> int:
     from devnet.explorer import ExplorerError, serve
 
@@ -207,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start N nodes and N managers, each on its own loopback address")
-    up.add_argument("--nodes", type=int, help="how many nodes (new network: 4; an existing DIR keeps its own)")
+    up.add_argument("--nodes", type=int, help="how many nodes (new network: 4, or 6 with --demo: the demo's "
+                                              "regulator on node6; an existing DIR keeps its own)")
     up.add_argument("--dir", type=Path, default=Path(".privnet"))
     up.add_argument("--ordering", choices=["local", "etcd"],
                     help="local (a shared SQLite file; the default) or etcd (an existing DIR keeps its own)")
@@ -270,6 +313,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the demo against a running network")
     demo.add_argument("--dir", type=Path, default=Path(".privnet"))
     demo.set_defaults(func=cmd_demo)
+
+    calendar = sub.add_parser("calendar", help="the post-trade business calendar (docs/postrade.md)")
+    calendar_sub = calendar.add_subparsers(dest="calendar_command", required=True)
+    refresh = calendar_sub.add_parser("refresh", help="extend a deployed BusinessCalendar to the horizon (the "
+                                                      "current year + 3) with the holidays of the missing years, "
+                                                      "from the `holidays` package, as its admin")
+    refresh.add_argument("--address", required=True, help="the calendar's address")
+    refresh.add_argument("--dir", type=Path, default=Path(".privnet"))
+    refresh.add_argument("--until", metavar="YYYY-MM-DD", help="the new last covered day (default: 31 Dec of the "
+                                                                 "current year + 3)")
+    refresh.add_argument("--admin-node", default="node1", help="the admin's node (default node1, as the demo)")
+    refresh.add_argument("--admin-account", type=int, default=1,
+                         help="the admin's account index on that node (default 1, the demo's admin)")
+    refresh.add_argument("--dry-run", action="store_true", help="print what would be sent, send nothing")
+    refresh.set_defaults(func=cmd_calendar_refresh)
 
     explorer = sub.add_parser("explorer", help="serve a live page: the public chain and, per node, what it sees "
                                                "(decoded calls for a party, only the payload hash for others)")

@@ -3,8 +3,9 @@
 Part 1 deploys SimpleStorage publicly and privately (node1 privateFor node2) and prints each
 node's view. Part 2 runs the post-trade scenario (postrade/scenario.py) with the clients:
 node1 = broker A, node2 = asset manager M, node3 = trust bank TB1, node4 = broker B (the
-outsider), node5 (if any) = trust bank TB2. Every run deploys fresh instances, so it can run
-again on the same network.
+outsider), node5 (if any) = trust bank TB2, node6 (if any) = regulator R, a mandatory recipient of
+every private record (`privnet up --demo` starts six nodes on a new network). Every run deploys
+fresh instances, so it can run again on the same network.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def format_table(headers: list[str], rows: list[tuple[str, list[str]]]) -> list[
 
 def run_postrade_demo(spec: dict[str, Any]) -> None:
     """The post-trade day of postrade/scenario.py, then what each node sees."""
+    from postrade import reference as ref
     from postrade.clients import PostTradeNetwork
     from postrade.scenario import Cast, PostTradeScenario
 
@@ -101,6 +103,14 @@ def run_postrade_demo(spec: dict[str, Any]) -> None:
     print(f"Post-trade day on the private network: {roles}; admin = {cast.admin.node}'s second account")
     print()
     scenario = PostTradeScenario(net, cast, on_step=print_step).run()
+    print()
+    calendar = scenario.infra.calendar
+    start, end = (ref.to_iso(d) for d in calendar.coverage(cast.admin))
+    print(f"Business calendar {calendar.address}: holidays loaded {start} .. {end}; extend it with "
+          f"`privnet calendar refresh --address {calendar.address}`")
+    if cast.regulator is None:
+        print("No regulator: with six nodes (privnet up --demo on a new --dir) node6 is regulator R, a mandatory "
+              "recipient of every private record")
     print()
     print("What each node can see (read from its own node; — = no code, no state: not a party)")
     print()

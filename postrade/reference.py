@@ -168,6 +168,18 @@ def accrual_days(start: int, end: int, include_end: bool = False) -> int:
 WEEKEND_SAT_SUN = 0x60
 
 
+class CalendarRangeError(ValueError):
+    """A date outside the calendar's loaded range: the contract reverts too (it never guesses);
+    an administrator extends the range (docs/postrade.md, "refreshing the calendar")."""
+
+    def __init__(self, day: int, valid_from: int, valid_until: int) -> None:
+        super().__init__(f"calendar: not maintained for {to_iso(day)} "
+                         f"(loaded range {to_iso(valid_from)} .. {to_iso(valid_until)})")
+        self.day = day
+        self.valid_from = valid_from
+        self.valid_until = valid_until
+
+
 @dataclass
 class Calendar:
     """Business-day calendar (BusinessCalendar.sol) [A-CAL]."""
@@ -180,7 +192,7 @@ class Calendar:
 
     def is_business_day(self, day: int) -> bool:
         if not self.valid_from <= day <= self.valid_until:
-            raise ValueError(f"calendar: not maintained for {to_iso(day)}")
+            raise CalendarRangeError(day, self.valid_from, self.valid_until)
         if (self.weekend_mask >> weekday(day)) & 1:
             return False
         if day in self.holidays:
@@ -292,9 +304,23 @@ class Schedule:
         )
 
 
+class TradeToleranceKind(IntEnum):
+    """Per-field rule of the trade matching profile (TradeMath.ToleranceKind; CTM L2, §5): a yen
+    band, a percentage of the investor's figure, the lesser of the two (capped percent) or the
+    greater (the band as a floor)."""
+
+    YEN = 0
+    PERCENT = 1
+    CAPPED_PERCENT = 2
+    FLOORED_PERCENT = 3
+
+
 @dataclass(frozen=True)
 class MatchingProfile:
-    """Tolerance profile [A-TC-TOL]: principal exact, commission ±1, tax ±1, net ±2, investor adopted."""
+    """Tolerance profile [A-TC-TOL]: principal exact, commission ±1, tax ±1, net ±2, investor adopted.
+
+    `tol_kinds` / `tol_rates_e6` per field (principal, commission, tax, net): YEN with rate 0 by
+    default; a rate is a fraction of the investor's figure × 10^6 (1 % = 10,000)."""
 
     effective_from: int = 0
     tol_principal_yen: int = 0
@@ -302,10 +328,13 @@ class MatchingProfile:
     tol_tax_yen: int = 1
     tol_net_yen: int = 2
     adopt_side: AdoptSide = AdoptSide.INVESTOR
+    tol_kinds: tuple[TradeToleranceKind, TradeToleranceKind, TradeToleranceKind, TradeToleranceKind] = (
+        TradeToleranceKind.YEN,) * 4
+    tol_rates_e6: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     def as_abi(self) -> tuple:
         return (self.effective_from, self.tol_principal_yen, self.tol_commission_yen, self.tol_tax_yen,
-                self.tol_net_yen, int(self.adopt_side))
+                self.tol_net_yen, int(self.adopt_side), [int(k) for k in self.tol_kinds], list(self.tol_rates_e6))
 
 
 @dataclass(frozen=True)
@@ -443,6 +472,20 @@ def block_fund_figures(codes: Sequence[str], quantities: Sequence[int], avg_pric
     return figs
 
 
+def within_trade_tolerance(diff: int, investor: int, band_yen: int,
+                           kind: TradeToleranceKind = TradeToleranceKind.YEN, rate_e6: int = 0) -> bool:
+    """One field's L2 rule, bounds inclusive (TradeMath.withinTolerance): |Δ| ≤ band (YEN),
+    |Δ| × 10^6 ≤ rate × |investor's figure| (PERCENT, exact), both (CAPPED_PERCENT), either
+    (FLOORED_PERCENT)."""
+    yen = abs(diff) <= band_yen
+    if kind == TradeToleranceKind.YEN:
+        return yen
+    pct = abs(diff) * 1_000_000 <= abs(investor) * rate_e6
+    if kind == TradeToleranceKind.PERCENT:
+        return pct
+    return (pct and yen) if kind == TradeToleranceKind.CAPPED_PERCENT else (pct or yen)
+
+
 def compare_figures(broker: Figures, investor: Figures,
                     p: MatchingProfile) -> tuple[MatchStatus, Figures, Figures]:
     """L2 match (§2.6): each field on its own, bounds inclusive; within tolerance the adopted side's
@@ -450,8 +493,9 @@ def compare_figures(broker: Figures, investor: Figures,
     diff = Figures(*(b - i for b, i in zip(broker.as_tuple(), investor.as_tuple(), strict=True)))
     if diff == ZERO_FIGURES:
         return MatchStatus.MATCHED, diff, investor
-    tols = (p.tol_principal_yen, p.tol_commission_yen, p.tol_tax_yen, p.tol_net_yen)
-    if any(abs(d) > t for d, t in zip(diff.as_tuple(), tols, strict=True)):
+    bands = (p.tol_principal_yen, p.tol_commission_yen, p.tol_tax_yen, p.tol_net_yen)
+    fields = zip(diff.as_tuple(), investor.as_tuple(), bands, p.tol_kinds, p.tol_rates_e6, strict=True)
+    if not all(within_trade_tolerance(*f) for f in fields):
         return MatchStatus.MISMATCHED, diff, ZERO_FIGURES
     return MatchStatus.MATCHED_WITH_TOLERANCE, diff, investor if p.adopt_side == AdoptSide.INVESTOR else broker
 
@@ -653,8 +697,13 @@ def breakdown(loan: LoanModel, period: int, params: SblParams, closes: Mapping[i
               cal: Calendar) -> list[DayAccrual]:
     """Accrual days of the period (start in, end out; both ends when configured) with their inputs."""
     first, nxt = period_bounds(period)
+    return _accrual_days(loan, max(loan.start_date, first), nxt, params, closes, cal)
+
+
+def _accrual_days(loan: LoanModel, frm: int, to: int, params: SblParams, closes: Mapping[int, int],
+                  cal: Calendar) -> list[DayAccrual]:
     out: list[DayAccrual] = []
-    for d in range(max(loan.start_date, first), nxt):
+    for d in range(frm, to):
         ref = d
         s = loan.position_on(d)
         if params.include_end_date and d > loan.start_date:
@@ -707,20 +756,114 @@ def period_figures(loan: LoanModel, period: int, params: SblParams, closes: Mapp
     return PeriodFigures(fee, ci, div, net, len(days))
 
 
+class SblToleranceKind(IntEnum):
+    """Per-field tolerance rule of SblStatementBook (CTM-style, §5): a yen band (default), a
+    fraction of the adopted side's figure, or that fraction capped at the yen band."""
+
+    YEN = 0
+    PERCENT = 1
+    CAPPED_PERCENT = 2
+
+
+def within_tolerance(diff: int, adopted: int, band_yen: int = 0, kind: SblToleranceKind = SblToleranceKind.YEN,
+                     rate_e6: int = 0) -> bool:
+    """YEN: |diff| <= band; PERCENT: |diff| x 10^6 <= rate x |adopted|; CAPPED_PERCENT: both."""
+    if kind == SblToleranceKind.YEN:
+        return abs(diff) <= band_yen
+    pct = abs(diff) * 10**6 <= abs(adopted) * rate_e6
+    return pct if kind == SblToleranceKind.PERCENT else pct and abs(diff) <= band_yen
+
+
+def statement_diff(base: tuple[int, int, int, int], other: tuple[int, int, int, int], tol_fee: int = 0,
+                   tol_interest: int = 0, tol_dividend: int = 0,
+                   kinds: Sequence[SblToleranceKind] = (SblToleranceKind.YEN,) * 3,
+                   rates_e6: Sequence[int] = (0, 0, 0)) -> tuple[tuple[int, int, int, int], int]:
+    """(other − base per field (fee, interest, dividend, net), mask of fields outside tolerance:
+    bit 0 fee, 1 interest, 2 dividend) — SblStatementBook.statementDiff."""
+    diffs = (other[0] - base[0], other[1] - base[1], other[2] - base[2], other[3] - base[3])
+    bands = (tol_fee, tol_interest, tol_dividend)
+    mask = 0
+    for i in range(3):
+        if not within_tolerance(diffs[i], base[i], bands[i], kinds[i], rates_e6[i]):
+            mask |= 1 << i
+    return diffs, mask
+
+
 def compare_statements(base: tuple[int, int, int, int], others: Sequence[tuple[int, int, int, int]],
-                       tol_fee: int = 0, tol_interest: int = 0, tol_dividend: int = 0) -> StatementStatus:
+                       tol_fee: int = 0, tol_interest: int = 0, tol_dividend: int = 0,
+                       kinds: Sequence[SblToleranceKind] = (SblToleranceKind.YEN,) * 3,
+                       rates_e6: Sequence[int] = (0, 0, 0)) -> StatementStatus:
     """SBL statement comparison (§3.6): every other submitter against the adopted side's figures
-    (fee, interest, dividend, net); tolerance 0 by default [A-SBL-TOL]."""
+    (fee, interest, dividend, net); a yen band of 0 by default [A-SBL-TOL], or per field a
+    percentage (optionally capped by the band)."""
     equal = within = True
     for o in others:
-        d_fee, d_ci, d_div = abs(o[0] - base[0]), abs(o[1] - base[1]), abs(o[2] - base[2])
-        if d_fee or d_ci or d_div or o[3] != base[3]:
+        diffs, mask = statement_diff(base, o, tol_fee, tol_interest, tol_dividend, kinds, rates_e6)
+        if any(diffs):
             equal = False
-        if d_fee > tol_fee or d_ci > tol_interest or d_div > tol_dividend:
+        if mask:
             within = False
     if equal:
         return StatementStatus.MATCHED
     return StatementStatus.MATCHED_WITH_TOLERANCE if within else StatementStatus.MISMATCHED
+
+
+def _sum_figures(parts: Sequence[PeriodFigures]) -> PeriodFigures:
+    return PeriodFigures(sum(p.fee_yen for p in parts), sum(p.collateral_interest_yen for p in parts),
+                         sum(p.dividend_equivalent_yen for p in parts), sum(p.net_yen for p in parts),
+                         sum(p.accrual_days for p in parts))
+
+
+def agreement_figures(loans: Sequence[LoanModel], period: int, params: SblParams, closes: Mapping[int, int],
+                      cal: Calendar, dividends: Iterable[Dividend] = ()) -> PeriodFigures:
+    """The agreement's month: each loan's figures, rounded per the agreement's RoundingLocation as
+    in its own statement, summed per fee type (accrual days = loan-days)."""
+    divs = list(dividends)
+    return _sum_figures([period_figures(m, period, params, closes, cal, divs) for m in loans])
+
+
+def closing_date(loan: LoanModel) -> int:
+    """The date the loan's shares went to zero (the loan must be closed)."""
+    zero = [d for d, v in loan.shares if v == 0]
+    if not zero:
+        raise ValueError("loan not closed")
+    return zero[0]
+
+
+def whole_life_figures(loan: LoanModel, params: SblParams, closes: Mapping[int, int], cal: Calendar,
+                       dividends: Iterable[Dividend] = ()) -> PeriodFigures:
+    """A closed loan's figures over its whole life: one division per fee type over every accrual
+    day ("whole life" rounding, SBL-04/06), the minimum fee once, every dividend equivalent owed."""
+    days = _accrual_days(loan, loan.start_date, closing_date(loan) + 1, params, closes, cal)
+    basis_days = 365
+    if params.day_basis == DayBasis.ACT_ACT and days:
+        basis_days = days_in_year(civil_from_days(days[0].date)[0])
+        if days_in_year(civil_from_days(days[-1].date)[0]) != basis_days:
+            raise ValueError("ACT_ACT life spans years of different length")
+    fee, ci = accrue(days, basis_days, params.fee_basis, params.rounding_location, params.signed_rounding)
+    if days and params.minimum_fee_yen > 0 and fee < params.minimum_fee_yen:
+        fee = params.minimum_fee_yen
+    div = sum(loan_dividend_equivalent(loan, d, params)[2] for d in dividends)
+    net = fee - ci + (div if params.net_dividends else 0)
+    return PeriodFigures(fee, ci, div, net, len(days))
+
+
+def collateral_value(quantity: int, close_e4: int, haircut_e6: int) -> int:
+    """floor(quantity × close × (10^6 − haircut) / 10^10): a non-cash position's value [A-SBL-MARGIN]."""
+    if not 0 <= haircut_e6 < 10**6:
+        raise ValueError("haircut must be below 100 %")
+    return quantity * close_e4 * (10**6 - haircut_e6) // 10**10
+
+
+def non_cash_margin(shares: int, loan_close_e4: int, margin_e6: int,
+                    positions: Sequence[tuple[int, int, int]]) -> tuple[int, int, int, int]:
+    """(required, value, call, excess) of a non-cash loan: required = ceil(shares × close × margin
+    / 10^10), value = Σ collateral_value(quantity, close, haircut) over (quantity, close_e4,
+    haircut_e6) positions, call / excess as margin_status."""
+    required = required_collateral(shares, loan_close_e4, margin_e6) if shares else 0
+    value = sum(collateral_value(q, c, h) for q, c, h in positions)
+    call, excess = margin_status(required, value)
+    return required, value, call, excess
 
 
 def return_allocation(loans: Sequence[tuple[str, int, int, int]], shares: int,
@@ -863,3 +1006,91 @@ def field_on(history: Sequence[tuple[int, bytes]], day: int) -> bytes:
         if eff <= day:
             return value
     return b""
+
+
+class FundStatus(IntEnum):
+    """FundRegistry.FundState ordinals."""
+
+    NONE = 0
+    DRAFT = 1
+    PENDING_TRUSTEE = 2
+    REGISTERED = 3
+    ACTIVE = 4
+    SUSPENDED = 5
+    REDEMPTION_SCHEDULED = 6
+    REDEEMED = 7
+    TRANSFERRED = 8
+
+
+def fund_status_on(stored: FundStatus, day: int, establishment: int, redemption: int = 0,
+                   transferred_in_on: int = 0, transferred_out_on: int | None = None) -> FundStatus:
+    """A fund's state as of `day` from its stored state (FundRegistry.statusOn): TRANSFERRED from a
+    transfer-out's effective date; REGISTERED reads ACTIVE from the later of the establishment date
+    and the transfer-in date; a scheduled redemption reads REDEEMED after the redemption date."""
+    if stored != FundStatus.NONE and transferred_out_on is not None and day >= transferred_out_on:
+        return FundStatus.TRANSFERRED
+    active_from = max(establishment, transferred_in_on)
+    if stored == FundStatus.REGISTERED and day >= active_from:
+        return FundStatus.ACTIVE
+    if stored == FundStatus.REDEMPTION_SCHEDULED:
+        if day < active_from:
+            return FundStatus.REGISTERED
+        if day > redemption:
+            return FundStatus.REDEEMED
+    return stored
+
+
+class AmlFlag(IntEnum):
+    """FundRegistry.AmlStatus ordinals: the flag brokers see."""
+
+    NOT_STARTED = 0
+    IN_REVIEW = 1
+    APPROVED = 2
+    REJECTED = 3
+    REVIEW_DUE = 4
+
+
+class EvidenceKind(IntEnum):
+    AML = 0
+    FATCA = 1
+    CRS = 2
+
+
+class EvidenceResult(IntEnum):
+    NONE = 0
+    CLEARED = 1
+    ESCALATED = 2
+    REJECTED = 3
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """One review in a FundEvidenceBook, in recording order."""
+
+    kind: EvidenceKind
+    reviewed_on: int
+    result: EvidenceResult
+    next_review_due: int
+    acknowledged: bool  # False: recorded and awaiting the other side (a disputed item is left out)
+
+
+def aml_flag_on(items: Sequence[EvidenceItem], day: int) -> tuple[AmlFlag, int]:
+    """(flag, as-of date) as of `day` (FundEvidenceBook.amlStatusOn): the latest acknowledged AML review
+    dated <= day (ties: the later record) gives CLEARED → APPROVED (REVIEW_DUE after its next-review
+    date), ESCALATED → IN_REVIEW, REJECTED → REJECTED; with none, IN_REVIEW while the latest recorded
+    review dated <= day awaits acknowledgement, else NOT_STARTED."""
+    best: EvidenceItem | None = None
+    for item in items:
+        if item.acknowledged and item.kind == EvidenceKind.AML and item.reviewed_on <= day \
+                and (best is None or item.reviewed_on >= best.reviewed_on):
+            best = item
+    if best is not None:
+        if best.result == EvidenceResult.REJECTED:
+            return AmlFlag.REJECTED, best.reviewed_on
+        if best.result == EvidenceResult.ESCALATED:
+            return AmlFlag.IN_REVIEW, best.reviewed_on
+        return (AmlFlag.REVIEW_DUE if day > best.next_review_due else AmlFlag.APPROVED), best.reviewed_on
+    for item in reversed(items):
+        if not item.acknowledged and item.kind == EvidenceKind.AML and item.reviewed_on <= day:
+            return AmlFlag.IN_REVIEW, item.reviewed_on
+    return AmlFlag.NOT_STARTED, 0

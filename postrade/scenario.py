@@ -11,7 +11,9 @@ block of 30,000 shares in three fills; M accepts it and allocates it (pro rata: 
 both sides confirm each fund. The broker's system rounds commission up, so fund A matches within
 tolerance (M's figures adopted); for fund B the broker first uses a stale rate (MISMATCHED), then
 resubmits the shared calculator's figures (MATCHED). M affirms, the trustees instruct settlement
-with the SSI in force and report it settled. TB1 lends 100,000 shares to broker A from fund A;
+with the SSI in force and report it settled. A second, small block for fund A is allocated and
+then amended (a corrected fill price): its version-1 allocation becomes SUPERSEDED in TB1's book,
+M's confirmation of it void, and M accepts and re-allocates version 2. TB1 lends 100,000 shares to broker A from fund A;
 the April statement is submitted by the lender (the contract's figures), the manager and the
 borrower (reference-model figures), matches, and is paid.
 """
@@ -47,6 +49,7 @@ from postrade.clients import (
     StatementFigures,
     StatementParams,
     allocate_block,
+    amend_block,
     breakdown_hash,
 )
 
@@ -62,6 +65,9 @@ PROFILE = ref.MatchingProfile()  # commission ±1, tax ±1, net ±2 yen, investo
 BROKER_LEGACY = ref.Schedule(rate_by_order_type_e6=(1_000, 800, 600, 0),
                              commission_rounding=ref.Rounding.CEIL)  # broker A's own system rounds up
 STALE_RATE_E6 = 1_200  # the rate broker A's system still had for fund B
+AMEND_ORDER = 1_000  # fund A's order in the amended block
+AMEND_FILLS = (ref.Fill(1_000, 28_530_000),)  # as first reported
+AMENDED_FILLS = (ref.Fill(1_000, 28_525_000),)  # the fill price corrected by broker A
 LOAN_START = ref.to_day("2025-04-07")
 LOAN_SHARES = 100_000
 FEE_RATE_E6 = 5_000  # 0.50 %
@@ -167,6 +173,8 @@ class PostTradeScenario:
         if self.cast.regulator is not None:  # every private record goes to the regulator too
             self.net = self.net.with_mandatory_recipients([self.cast.regulator])
         self.block_id = f"BLK-{self.tag}"
+        self.amend_id = f"AMD-{self.tag}"  # the block amended in `amend`
+        self.amended: dict[int, PostedAllocation] = {}  # block version -> fund A's allocation of it
         self.fills = tuple(replace(f, exec_id=f"X{self.tag}{i}".encode()) for i, f in enumerate(FILLS, start=1))
         self.funds = {"A": f"FA-{self.tag}", "B": f"FB-{self.tag}"}
         self.trustees = {"A": self.cast.trust_bank, "B": self.cast.trustee_b}
@@ -188,6 +196,7 @@ class PostTradeScenario:
         self.deploy()
         self.register_master_data()
         self.trade()
+        self.amend()
         self.lend()
         self.refusals()
         return self
@@ -222,7 +231,7 @@ class PostTradeScenario:
                       book.deployment, f"allocation book {trustee.node}")
         self.sbl = SblAgreement.deploy(net, self.infra, c.trust_bank, c.broker_a, c.manager, SBL_PARAMS,
                                        STATEMENT_PARAMS)
-        self._log(c.trust_bank, "deploy private", "SblMarketData + SblLoanBook + SblStatementBook",
+        self._log(c.trust_bank, "deploy private", "SblMarketData + SblLoanBook + SblStatementBook + SblCollateralBook",
                   _scope(self.sbl.parties), self.sbl.statements.deployment, "sbl statements")
 
     def fund_registry(self, fund: str) -> FundRegistry:
@@ -347,6 +356,61 @@ class PostTradeScenario:
         self._log(actor, "submitConfirmation", detail, result.status.name + diff, sent,
                   f"confirmation {fund} broker {len(self.match_trail[fund])}")
 
+    # -- 3b. an amendment that supersedes (DOMAIN.md §2.4, TC-14) ----------------------------------------
+    def amend(self) -> None:
+        """A small block for fund A, allocated, then amended: v1's allocation SUPERSEDED (its
+        confirmation void, nothing of it can move), v2 accepted and re-allocated."""
+        c, book, code, alloc_book = self.cast, self.block_book, self.funds["A"], self.alloc_book("A")
+        notice = ExecutionNotice(self.amend_id, ISIN, ref.Side.BUY, TRADE_DATE)
+        sent = book.post_execution_notice(c.broker_a, notice, AMEND_FILLS)
+        self._log(c.broker_a, "postExecutionNotice", f"{self.amend_id} BUY {AMEND_ORDER:,} {ISIN} @ "
+                  f"{price(AMEND_FILLS[0].price_e4)}", self._amend_state(c.broker_a), sent, "amend block")
+        self.amended = {1: self._accept_and_allocate(1, AMEND_FILLS)}
+        v1 = self.amended[1]
+        figures = self._investor_figures_of(v1)
+        sent = alloc_book.submit_confirmation(c.manager, v1.input, figures)
+        self._log(c.manager, "submitConfirmation", f"{code} v1 net {yen(figures.net_settlement_yen)}",
+                  alloc_book.state_of(c.manager, v1.id).name, sent, "amend confirmation v1")
+        amendment = amend_block(book, c.broker_a, notice, AMENDED_FILLS, [alloc_book])
+        void = alloc_book.confirmation_of(c.broker_a, v1.id, broker_side=False).voided
+        self._log(c.broker_a, "supersedeBlockVersion", f"{self.amend_id} → v{amendment.version} in "
+                  f"{self.trustees['A'].label}'s book", f"{code} v1 {alloc_book.state_of(c.broker_a, v1.id).name}"
+                  f"{', confirmation void' if void else ''}", amendment.superseded[0], "amend supersede")
+        self._log(c.broker_a, "amendExecution", f"{self.amend_id} v{amendment.version}: fill price "
+                  f"{price(AMEND_FILLS[0].price_e4)} → {price(AMENDED_FILLS[0].price_e4)}",
+                  self._amend_state(c.broker_a), amendment.sent, "amend execution")
+        try:
+            alloc_book.affirm(c.manager, v1.id)
+        except PostTradeError as exc:
+            self._log(c.manager, f"affirm {code} v1", "refused", f'"{exc.reason}"')
+        else:  # pragma: no cover - would be a contract bug
+            raise AssertionError("a superseded allocation was affirmed")
+        self.amended[2] = self._accept_and_allocate(2, AMENDED_FILLS)
+
+    def _accept_and_allocate(self, version: int, fills: tuple[ref.Fill, ...]) -> PostedAllocation:
+        """M accepts the amended block's version with its own totals and allocates it to fund A."""
+        c, book, code = self.cast, self.block_book, self.funds["A"]
+        total, notional = ref.block_totals(fills)
+        avg = ref.average_price(notional, total, SCHEDULE.avg_price_digits, SCHEDULE.avg_price_rounding)
+        sent = book.accept_block(c.manager, self.amend_id, version, total, avg)
+        self._log(c.manager, "acceptBlock", f"{self.amend_id} v{version}: {total:,} @ {price(avg)}",
+                  self._amend_state(c.manager), sent)
+        sent, posted = allocate_block(book, c.manager, self.amend_id, [(code, AMEND_ORDER, self.alloc_book("A"))])
+        self.sent[f"amend allocation v{version}"] = posted[code].sent  # type: ignore[assignment]
+        self._log(c.manager, "postAllocation", f"{self.amend_id} v{version}: {code} {posted[code].input.quantity:,}",
+                  self._amend_state(c.manager), sent)
+        return posted[code]
+
+    def _amend_state(self, reader: Party) -> str:
+        block = self.block_book.get_block(reader, self.amend_id)
+        return f"{block.state.name} v{block.version}"
+
+    @staticmethod
+    def _investor_figures_of(posted: PostedAllocation) -> ref.Figures:
+        i = posted.input
+        return ref.fund_figures(i.quantity, i.avg_price_e4, SCHEDULE.rate_by_order_type_e6[ref.OrderType.AGENCY],
+                                TAX.rate_on(TRADE_DATE), ref.Side.BUY, SCHEDULE)
+
     # -- 4. securities lending -------------------------------------------------------------------------
     def loan_terms(self) -> LoanTerms:
         return LoanTerms(self.loan_id, self.funds["A"], ISIN, LOAN_START, LOAN_SHARES, REFERENCE_PRICE_E4,
@@ -457,6 +521,13 @@ class PostTradeScenario:
                 return f"{allocation.state.name} {yen(agreed.net_settlement_yen)}"
 
             row(f"allocation {self.funds[fund]}", posted.book, read_alloc)
+        row(f"block {self.amend_id}", book, lambda r: self._amend_state(r))
+        for version, amended in self.amended.items():  # the amendment: v1 SUPERSEDED, v2 at the new price
+
+            def read_amended(r: Party, p: PostedAllocation = amended) -> str:
+                return f"{p.book.state_of(r, p.id).name} @ {price(p.input.avg_price_e4)}"
+
+            row(f"allocation {self.amend_id}/v{version} {self.funds['A']}", amended.book, read_amended)
         st = self.sbl.statements
 
         def read_statement(r: Party) -> str:

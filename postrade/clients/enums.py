@@ -51,6 +51,7 @@ class FundState(IntEnum):
     SUSPENDED = 5
     REDEMPTION_SCHEDULED = 6
     REDEEMED = 7
+    TRANSFERRED = 8  # derived: moved to another trustee's registry (a TRANSFER change in force)
 
 
 class AmlStatus(IntEnum):
@@ -59,6 +60,26 @@ class AmlStatus(IntEnum):
     APPROVED = 2
     REJECTED = 3
     REVIEW_DUE = 4
+
+
+class ChangeState(IntEnum):
+    """FundRegistry.ChangeState (EFFECTIVE is derived: APPROVED and the effective date reached)."""
+
+    NONE = 0
+    PROPOSED = 1
+    APPROVED = 2
+    EFFECTIVE = 3
+    REJECTED = 4
+    WITHDRAWN = 5
+
+
+class EvidenceState(IntEnum):
+    """FundEvidenceBook.EvidenceState."""
+
+    NONE = 0
+    RECORDED = 1
+    ACKNOWLEDGED = 2
+    DISPUTED = 3
 
 
 class SsiState(IntEnum):
@@ -106,6 +127,20 @@ class Submitter(IntEnum):
 class SblAdoptSide(IntEnum):
     LENDER = 0
     BORROWER = 1
+
+
+class SblBillingUnit(IntEnum):
+    """SblStatementBook.BillingUnit: which statements settle money (the others reconcile only)."""
+
+    LOAN_MONTH = 0
+    AGREEMENT_MONTH = 1
+    LOAN_WHOLE_LIFE = 2
+
+
+class CollateralMoveKind(IntEnum):
+    NONE = 0
+    POST = 1
+    RETURN = 2
 
 
 class Role(IntEnum):

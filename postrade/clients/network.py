@@ -171,8 +171,10 @@ class PostTradeNetwork:
         """The same network (connections, artifacts) adding `parties` to every private recipient set.
 
         Instances deployed through it carry privacy flag 2 with those keys as `mandatoryFor`, so
-        the engine refuses any later step to them that leaves a mandatory recipient out."""
-        other = PostTradeNetwork(self.spec, self.artifacts, self.timeout, parties)
+        the engine refuses any later step to them that leaves a mandatory recipient out. The
+        network's own mandatory recipients stay (once each): instances deployed before still need them."""
+        kept = {(p.node, p.address): p for p in (*self.mandatory, *parties)}
+        other = PostTradeNetwork(self.spec, self.artifacts, self.timeout, tuple(kept.values()))
         other._web3 = self._web3
         return other
 

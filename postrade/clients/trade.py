@@ -144,6 +144,7 @@ class ConfirmationRecord:
     version: int  # 0 = not submitted
     figures: ref.Figures
     calc_method_hash: bytes
+    voided: bool = False  # the allocation was superseded or cancelled before MATCH_AGREED
 
 
 
@@ -177,6 +178,8 @@ class BlockBook(Instance):
         return self.send(broker, "appendFills", b16(block_id), fills_abi(fills))
 
     def amend_execution(self, broker: Party, notice: ExecutionNotice, fills: Sequence[ref.Fill]) -> Sent:
+        """The block-book step only: once allocated, the allocation books must be superseded first
+        (the contract refuses otherwise); `amend_block` does the whole sequence."""
         return self.send(broker, "amendExecution", notice.as_abi(), fills_abi(fills))
 
     # investor
@@ -294,6 +297,16 @@ class AllocationBook(Instance):
     def void_allocation(self, party: Party, alloc_id: bytes, superseded: bool = False) -> Sent:
         return self.send(party, "voidAllocation", alloc_id, superseded)
 
+    def supersede_block_version(self, broker: Party, block_id: str, new_version: int) -> Sent:
+        """The broker's first step of an amendment: the book's open allocations of older versions
+        become SUPERSEDED and their confirmations void (refused once one is MATCH_AGREED)."""
+        return self.send(broker, "supersedeBlockVersion", b16(block_id), new_version)
+
+    def check_supersede(self, broker: Party, block_id: str, new_version: int) -> None:
+        """Simulates `supersedeBlockVersion` on the broker's node (nothing sent): PostTradeError
+        with the contract's reason when the book would refuse it."""
+        self.read(broker, "supersedeBlockVersion", b16(block_id), new_version)
+
     def instruct_settlement(self, trustee: Party, alloc_id: bytes) -> Sent:
         """Records the SSI version in force for the settlement date."""
         return self.send(trustee, "instructSettlement", alloc_id)
@@ -321,7 +334,11 @@ class AllocationBook(Instance):
 
     def confirmation_of(self, reader: Party, alloc_id: bytes, broker_side: bool) -> ConfirmationRecord:
         c = self.read(reader, "confirmationOf", alloc_id, broker_side)
-        return ConfirmationRecord(c.version, figures_of(c.figures), bytes(c.calcMethodHash))
+        return ConfirmationRecord(c.version, figures_of(c.figures), bytes(c.calcMethodHash), c.voided)
+
+    def block_version(self, reader: Party, block_id: str) -> int:
+        """The block's current version as this book knows it (older allocations cannot move)."""
+        return int(self.read(reader, "blockVersion", b16(block_id)))
 
 
 @dataclass(frozen=True)
@@ -352,3 +369,37 @@ def allocate_block(block_book: BlockBook, investor: Party, block_id: str,
         book = books[line.fund_code]
         posted[line.fund_code] = PostedAllocation(book, allocation, book.post_allocation(investor, allocation))
     return sent, posted
+
+
+@dataclass(frozen=True)
+class Amendment:
+    """What `amend_block` sent: the supersede step per allocation book, then the new version."""
+
+    version: int
+    superseded: tuple[Sent, ...]
+    sent: Sent
+
+
+def amend_block(block_book: BlockBook, broker: Party, notice: ExecutionNotice, fills: Sequence[ref.Fill],
+                books: Sequence[AllocationBook] = ()) -> Amendment:
+    """Amends a block (§2.4, TC-14): every allocation book holding a line of the current version
+    first supersedes the old allocations (voiding their confirmations), then the block book takes
+    the new version. The books' steps are simulated before anything is sent, so an amendment that
+    one book refuses (an allocation MATCH_AGREED: cancel bilaterally and re-book, TC-13) sends
+    nothing. `books` must include each book the block's lines name; a book already at the new
+    version is skipped, so a failed amendment can be retried."""
+    block = block_book.get_block(broker, notice.block_id)
+    new_version = block.version + 1
+    by_address = {book.address: book for book in books}
+    needed: list[AllocationBook] = []
+    if block.state == BlockState.ALLOCATED:
+        for line in block_book.allocations_of(broker, notice.block_id, block.version):
+            book = by_address.get(line.allocation_book)
+            if book is None:
+                raise ValueError(f"{line.fund_code}'s allocation book {line.allocation_book} was not given")
+            if book not in needed and book.block_version(broker, notice.block_id) < new_version:
+                needed.append(book)
+    for book in needed:
+        book.check_supersede(broker, notice.block_id, new_version)
+    superseded = tuple(book.supersede_block_version(broker, notice.block_id, new_version) for book in needed)
+    return Amendment(new_version, superseded, block_book.amend_execution(broker, notice, fills))

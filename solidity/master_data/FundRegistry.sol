@@ -6,8 +6,14 @@ import {IFundEligibility} from "./MasterDataInterfaces.sol";
 
 /// Fund master data of one asset manager, co-signed by its trustees (§4.3-§4.5). Recipients:
 /// the manager, the trustees named at deployment and the brokers that trade these funds (§6);
-/// brokers only read. AML/FATCA evidence stays off chain; only the status flag and its as-of
-/// date are here.
+/// brokers only read. AML/FATCA evidence is kept by the manager and the trustee alone
+/// (FundEvidenceBook); only the status flag and its as-of date are here, as a dated history.
+///
+/// A trustee change to a trustee that is not a party of this registry is a transfer (§4.6): the
+/// manager and the outgoing trustee approve a TRANSFER change here, the manager re-creates the fund
+/// in the (manager, incoming trustee) registry with `transferIn`, and the incoming trustee confirms
+/// it there. From the effective date this registry reads the fund as TRANSFERRED; its history stays
+/// here, with the old trustee, and the new registry holds only what was carried over.
 ///
 /// Attributes that may change during a fund's life are kept as dated histories: a change request
 /// approved by every required party becomes EFFECTIVE from its effective date, and the value as of
@@ -30,7 +36,8 @@ contract FundRegistry is IFundEligibility {
         ACTIVE,
         SUSPENDED,
         REDEMPTION_SCHEDULED,
-        REDEEMED
+        REDEEMED,
+        TRANSFERRED // derived: a TRANSFER change is in force (the fund moved to another registry)
     }
 
     enum AmlStatus {
@@ -89,6 +96,17 @@ contract FundRegistry is IFundEligibility {
         AmlStatus amlStatus;
         uint32 amlReviewedOn;
         uint32 version;
+        uint32 transferredInOn; // 0, or the effective date of the transfer that brought the fund here
+        address transferredFrom; // the registry it came from
+    }
+
+    /// What a transfer carries besides the static data (`transferIn`).
+    struct TransferIn {
+        uint32 effectiveDate;
+        address fromRegistry;
+        uint32 redemptionDate; // 0 = none; confirmed by the incoming trustee with the fund
+        AmlStatus amlStatus;
+        uint32 amlReviewedOn;
     }
 
     struct Entry {
@@ -117,6 +135,8 @@ contract FundRegistry is IFundEligibility {
     bytes32 public constant FIELD_FATCA = "FATCA";
     bytes32 public constant FIELD_CRS = "CRS";
     bytes32 public constant FIELD_FISCAL_PERIOD_END = "FISCAL_PERIOD_END";
+    bytes32 public constant FIELD_TRANSFER = "TRANSFER"; // abi.encode(incoming trustee, its registry); zeros cancel
+    bytes32 public constant FIELD_AML = "AML_STATUS"; // abi.encode(AmlStatus), dated by its as-of date (not proposable)
     uint256 private constant JST_OFFSET = 9 hours;
 
     address public immutable assetManager;
@@ -134,6 +154,7 @@ contract FundRegistry is IFundEligibility {
     event RedemptionProposed(bytes16 indexed fundCode, uint32 redemptionDate);
     event RedemptionScheduled(bytes16 indexed fundCode, uint32 redemptionDate);
     event AmlStatusSet(bytes16 indexed fundCode, AmlStatus status, uint32 reviewedOn);
+    event FundTransferredIn(bytes16 indexed fundCode, address fromRegistry, uint32 effectiveDate);
     event ChangeProposed(uint256 indexed changeId, bytes16 indexed fundCode, bytes32 field, uint32 effectiveDate);
     event ChangeStateChanged(uint256 indexed changeId, ChangeState to, address by);
 
@@ -159,6 +180,28 @@ contract FundRegistry is IFundEligibility {
         _setState(x.fundCode, FundState.DRAFT);
     }
 
+    /// The manager brings a fund from its (manager, outgoing trustee) registry, with the attributes
+    /// in force on the effective date: PENDING_TRUSTEE until the incoming trustee confirms it, ACTIVE
+    /// here from the effective date.
+    function transferIn(FundInput calldata x, TransferIn calldata t) external {
+        require(msg.sender == assetManager, "transferIn: only asset manager");
+        require(Identifiers.isValidFundCode(Identifiers.trimmed(x.fundCode)), "transferIn: invalid fund code");
+        require(_funds[x.fundCode].state == FundState.NONE, "transferIn: duplicate fund code");
+        require(t.effectiveDate != 0 && t.fromRegistry != address(0) && t.fromRegistry != address(this),
+            "transferIn: effective date and source registry required");
+        require(t.redemptionDate == 0 || t.redemptionDate >= x.establishmentDate,
+            "transferIn: redemption before establishment");
+        _fundCodes.push(x.fundCode);
+        _writeDraft(x);
+        Fund storage f = _funds[x.fundCode];
+        f.transferredInOn = t.effectiveDate;
+        f.transferredFrom = t.fromRegistry;
+        f.redemptionDate = t.redemptionDate;
+        _recordAml(x.fundCode, t.amlStatus, t.amlReviewedOn);
+        emit FundTransferredIn(x.fundCode, t.fromRegistry, t.effectiveDate);
+        _setState(x.fundCode, FundState.PENDING_TRUSTEE);
+    }
+
     function amendDraft(FundInput calldata x) external {
         require(msg.sender == assetManager, "amendDraft: only asset manager");
         require(_funds[x.fundCode].state == FundState.DRAFT, "amendDraft: fund not in DRAFT");
@@ -177,7 +220,8 @@ contract FundRegistry is IFundEligibility {
     function confirmFund(bytes16 code) external {
         require(msg.sender == currentTrustee(code), "confirmFund: only the fund's trustee");
         require(_funds[code].state == FundState.PENDING_TRUSTEE, "confirmFund: fund not PENDING_TRUSTEE");
-        _setState(code, FundState.REGISTERED);
+        // a fund transferred in with a confirmed redemption date keeps it
+        _setState(code, _funds[code].redemptionDate != 0 ? FundState.REDEMPTION_SCHEDULED : FundState.REGISTERED);
     }
 
     function rejectFund(bytes16 code, string calldata reason) external {
@@ -240,12 +284,12 @@ contract FundRegistry is IFundEligibility {
         _setState(code, FundState.REDEEMED);
     }
 
+    /// The flag and its as-of date (the review it reflects); kept as a dated history, so the flag as
+    /// of any date can be read (`amlStatusOn`). As-of dates never go backwards.
     function setAmlStatus(bytes16 code, AmlStatus status, uint32 reviewedOn) external {
         _requireManagerOrTrustee(code, "setAmlStatus");
-        Fund storage f = _funds[code];
-        f.amlStatus = status;
-        f.amlReviewedOn = reviewedOn;
-        emit AmlStatusSet(code, status, reviewedOn);
+        require(reviewedOn >= _funds[code].amlReviewedOn, "setAmlStatus: as-of date before the current one");
+        _recordAml(code, status, reviewedOn);
     }
 
     // ---- change requests -------------------------------------------------------------------------
@@ -262,6 +306,11 @@ contract FundRegistry is IFundEligibility {
             "proposeChange: fund not registered");
         _validateField(field, newValue);
         address trustee = currentTrustee(code);
+        if (field == FIELD_TRUSTEE || field == FIELD_TRANSFER) {
+            require(abi.decode(newValue, (address)) != trustee,
+                "proposeChange: incoming trustee is the current trustee");
+            require(field == FIELD_TRUSTEE || effectiveDate >= today(), "proposeChange: a transfer cannot be backdated");
+        }
         id = _changes.length;
         ChangeRequest storage c = _changes.push();
         c.fundCode = code;
@@ -272,9 +321,7 @@ contract FundRegistry is IFundEligibility {
         c.state = ChangeState.PROPOSED;
         c.approvers.push(msg.sender == assetManager ? trustee : assetManager);
         if (field == FIELD_TRUSTEE && _params.trusteeChangeNeedsIncoming) {
-            address incoming = abi.decode(newValue, (address));
-            require(incoming != trustee, "proposeChange: incoming trustee is the current trustee");
-            c.approvers.push(incoming);
+            c.approvers.push(abi.decode(newValue, (address)));
         }
         emit ChangeProposed(id, code, field, effectiveDate);
         emit ChangeStateChanged(id, ChangeState.PROPOSED, msg.sender);
@@ -338,7 +385,24 @@ contract FundRegistry is IFundEligibility {
         return "";
     }
 
+    /// The flag as of `day` and the date of the review it reflects: (NOT_STARTED, 0) before any.
+    function amlStatusOn(bytes16 code, uint32 day) external view returns (AmlStatus status, uint32 asOf) {
+        Entry[] storage h = _history[code][FIELD_AML];
+        for (uint256 i = h.length; i > 0; i--) {
+            if (h[i - 1].effectiveDate <= day) return (abi.decode(h[i - 1].value, (AmlStatus)), h[i - 1].effectiveDate);
+        }
+        return (AmlStatus.NOT_STARTED, 0);
+    }
+
+    /// The TRANSFER in force on `day`: the incoming trustee and its registry, zeros when none.
+    function transferOn(bytes16 code, uint32 day) public view returns (address incomingTrustee, address toRegistry) {
+        bytes memory v = fieldOn(code, FIELD_TRANSFER, day);
+        if (v.length != 0) (incomingTrustee, toRegistry) = abi.decode(v, (address, address));
+    }
+
+    /// The trustee in office on `day`; none once the fund has been transferred out.
     function trusteeOn(bytes16 code, uint32 day) public view returns (address) {
+        if (_transferredOn(code, day)) return address(0);
         bytes memory v = fieldOn(code, FIELD_TRUSTEE, day);
         return v.length == 0 ? address(0) : abi.decode(v, (address));
     }
@@ -347,17 +411,24 @@ contract FundRegistry is IFundEligibility {
         return trusteeOn(code, today());
     }
 
-    /// State as of `day`: REGISTERED becomes ACTIVE from the establishment date; a scheduled
-    /// redemption reads REDEEMED after the redemption date.
+    /// State as of `day`: REGISTERED becomes ACTIVE from the establishment date (and, for a fund
+    /// transferred in, from the transfer's effective date); a scheduled redemption reads REDEEMED
+    /// after the redemption date; a fund transferred out reads TRANSFERRED from the effective date.
     function statusOn(bytes16 code, uint32 day) public view returns (FundState) {
         Fund storage f = _funds[code];
         FundState s = f.state;
-        if (s == FundState.REGISTERED && day >= f.establishmentDate) return FundState.ACTIVE;
+        if (s != FundState.NONE && _transferredOn(code, day)) return FundState.TRANSFERRED;
+        uint32 from = f.establishmentDate > f.transferredInOn ? f.establishmentDate : f.transferredInOn;
+        if (s == FundState.REGISTERED && day >= from) return FundState.ACTIVE;
         if (s == FundState.REDEMPTION_SCHEDULED) {
-            if (day < f.establishmentDate) return FundState.REGISTERED;
+            if (day < from) return FundState.REGISTERED;
             if (day > f.redemptionDate) return FundState.REDEEMED;
         }
         return s;
+    }
+
+    function changeCount() external view returns (uint256) {
+        return _changes.length;
     }
 
     function getChange(uint256 id) external view returns (ChangeRequest memory) {
@@ -384,6 +455,8 @@ contract FundRegistry is IFundEligibility {
         if (s == FundState.DRAFT || s == FundState.PENDING_TRUSTEE) return (false, "fund not registered");
         if (s == FundState.SUSPENDED) return (false, "fund suspended");
         if (s == FundState.REDEEMED) return (false, "fund redeemed");
+        if (_transferredOn(code, tradeDate)) return (false, "fund transferred to another trustee");
+        if (tradeDate < f.transferredInOn) return (false, "fund not yet transferred to this trustee");
         if (_params.requireEstablishedOnTradeDate && tradeDate < f.establishmentDate) {
             return (false, "fund not established on the trade date");
         }
@@ -401,8 +474,22 @@ contract FundRegistry is IFundEligibility {
 
     function _requireManagerOrTrustee(bytes16 code, string memory what) private view {
         require(_funds[code].state != FundState.NONE, string.concat(what, ": unknown fund"));
+        require(!_transferredOn(code, today()), string.concat(what, ": fund transferred out"));
         require(msg.sender == assetManager || msg.sender == currentTrustee(code),
             string.concat(what, ": only asset manager or the fund's trustee"));
+    }
+
+    function _transferredOn(bytes16 code, uint32 day) private view returns (bool) {
+        (address incoming,) = transferOn(code, day);
+        return incoming != address(0);
+    }
+
+    function _recordAml(bytes16 code, AmlStatus status, uint32 reviewedOn) private {
+        Fund storage f = _funds[code];
+        f.amlStatus = status;
+        f.amlReviewedOn = reviewedOn;
+        _insert(code, FIELD_AML, reviewedOn, abi.encode(status));
+        emit AmlStatusSet(code, status, reviewedOn);
     }
 
     function _ident(string memory s) private view returns (bytes memory) {
@@ -447,6 +534,11 @@ contract FundRegistry is IFundEligibility {
             require(v.length == 0 || !_params.checkGiinShape || Identifiers.isValidGiin(v), "invalid GIIN");
         } else if (field == FIELD_FISCAL_PERIOD_END) {
             require(_isMmdd(v), "fiscal period end must be MMDD");
+        } else if (field == FIELD_TRANSFER) {
+            // an incoming trustee with its registry (not this one), or zeros to cancel a transfer
+            require(v.length == 64, "invalid transfer");
+            (address t, address r) = abi.decode(v, (address, address));
+            require((t == address(0)) == (r == address(0)) && r != address(this), "invalid transfer");
         } else {
             require(field == FIELD_NAME_JA || field == FIELD_NAME_EN || field == FIELD_TAX_STATUS
                 || field == FIELD_FATCA || field == FIELD_CRS, "unknown field");

@@ -18,3 +18,9 @@ interface ISsiLookup {
         view
         returns (bool found, uint32 version);
 }
+
+/// Read by a FundEvidenceBook when evidence is recorded: the fund must exist in the registry of
+/// the same (manager, trustee), whose parties include every party of the evidence book.
+interface IFundStatus {
+    function statusOn(bytes16 fundCode, uint32 day) external view returns (uint8);
+}

@@ -22,6 +22,10 @@ contract SblCalculator {
         return SblMath.requiredCollateral(shares, close_e4, margin_e6);
     }
 
+    function collateralValue(uint64 quantity, uint64 close_e4, uint32 haircut_e6) external pure returns (uint256) {
+        return SblMath.collateralValue(quantity, close_e4, haircut_e6);
+    }
+
     function dividendEquivalent(uint64 shares, uint64 dps_e4, uint32 ratio_e6) external pure returns (uint256) {
         return SblMath.dividendEquivalent(shares, dps_e4, ratio_e6);
     }

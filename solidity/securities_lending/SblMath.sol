@@ -135,6 +135,13 @@ library SblMath {
         return PostTradeMath.ceilDiv(uint256(shares) * price_e4 * margin_e6, 1e10);
     }
 
+    /// Value of a non-cash collateral position: floor(quantity x close x (10^6 - haircut) / 10^10)
+    /// [A-SBL-MARGIN].
+    function collateralValue(uint64 quantity, uint64 close_e4, uint32 haircut_e6) internal pure returns (uint256) {
+        require(haircut_e6 < 1e6, "haircut must be below 100 %");
+        return uint256(quantity) * close_e4 * (1e6 - haircut_e6) / 1e10;
+    }
+
     /// floor(shares x dps x ratio / 10^10) [A-SBL-DIV].
     function dividendEquivalent(uint64 shares, uint64 dps_e4, uint32 ratio_e6) internal pure returns (uint256) {
         return uint256(shares) * dps_e4 * ratio_e6 / 1e10;

@@ -57,6 +57,7 @@ contract FundAllocationBook is BilateralParties {
         uint32 version; // 0 = not submitted
         Figures figures;
         bytes32 calcMethodHash;
+        bool voided; // the allocation was superseded or cancelled before MATCH_AGREED (§2.4)
     }
 
     address public immutable trustee;
@@ -73,6 +74,11 @@ contract FundAllocationBook is BilateralParties {
     mapping(bytes32 => Figures) private _agreed;
     /// blockId => fundCode => latest block version allocated here.
     mapping(bytes16 => mapping(bytes16 => uint32)) public latestVersion;
+    /// blockId => the block's current version as this book knows it: the highest version allocated
+    /// here or announced by the broker's `supersedeBlockVersion` (the book cannot read the block
+    /// book, whose parties exclude the trustee). Steps on an allocation of an older version fail.
+    mapping(bytes16 => uint32) public blockVersion;
+    mapping(bytes16 => bytes16[]) private _blockFunds;
 
     event ProfileAdded(uint256 index, uint32 effectiveFrom, bytes32 profileHash);
     event AllocationPosted(bytes32 indexed allocationId, bytes16 indexed blockId, uint32 blockVersion,
@@ -83,6 +89,8 @@ contract FundAllocationBook is BilateralParties {
     event TrusteeAcknowledged(bytes32 indexed allocationId);
     event TrusteeApproved(bytes32 indexed allocationId);
     event SettlementInstructed(bytes32 indexed allocationId, uint32 ssiVersion);
+    event BlockVersionSuperseded(bytes16 indexed blockId, uint32 newVersion, uint256 allocationsSuperseded);
+    event ConfirmationsVoided(bytes32 indexed allocationId);
 
     constructor(
         address broker_,
@@ -141,14 +149,18 @@ contract FundAllocationBook is BilateralParties {
         }
         uint32 prev = latestVersion[a.blockId][a.fundCode];
         require(a.blockVersion > prev, "postAllocation: stale or duplicate block version");
+        require(a.blockVersion >= blockVersion[a.blockId], "postAllocation: block version superseded");
         if (prev != 0) {
             bytes32 prevId = allocationId(a.blockId, prev, a.fundCode);
             AllocState ps = _allocs[prevId].state;
             require(ps < AllocState.MATCH_AGREED || ps == AllocState.CANCELLED || ps == AllocState.SUPERSEDED,
                 "postAllocation: previous version is MATCH_AGREED, cancel bilaterally first");
-            if (ps < AllocState.MATCH_AGREED) _setState(prevId, AllocState.SUPERSEDED);
+            if (ps < AllocState.MATCH_AGREED) _void(prevId, AllocState.SUPERSEDED);
+        } else {
+            _blockFunds[a.blockId].push(a.fundCode);
         }
         latestVersion[a.blockId][a.fundCode] = a.blockVersion;
+        blockVersion[a.blockId] = a.blockVersion;
         id = allocationId(a.blockId, a.blockVersion, a.fundCode);
         Allocation storage al = _allocs[id];
         al.input = a;
@@ -166,6 +178,7 @@ contract FundAllocationBook is BilateralParties {
         bytes32 id = allocationId(c.blockId, c.blockVersion, c.fundCode);
         Allocation storage al = _allocs[id];
         require(al.state != AllocState.NONE, "submitConfirmation: unknown allocation");
+        _requireCurrent(al, "submitConfirmation");
         require(al.state == AllocState.ALLOCATED || al.state == AllocState.MISMATCHED,
             "submitConfirmation: allocation not open for confirmations");
         AllocationInput storage a = al.input;
@@ -197,6 +210,7 @@ contract FundAllocationBook is BilateralParties {
     function affirm(bytes32 id) external {
         require(msg.sender == investor, "affirm: only investor");
         Allocation storage al = _allocs[id];
+        _requireCurrent(al, "affirm");
         require(_isMatched(al.state), "affirm: allocation not matched");
         al.investorAffirmed = true;
         if (!trusteeApprovalRequired || al.trusteeApproved) _setState(id, AllocState.MATCH_AGREED);
@@ -205,6 +219,7 @@ contract FundAllocationBook is BilateralParties {
     function trusteeApprove(bytes32 id) external {
         require(msg.sender == trustee, "trusteeApprove: only trustee");
         Allocation storage al = _allocs[id];
+        _requireCurrent(al, "trusteeApprove");
         require(_isMatched(al.state), "trusteeApprove: allocation not matched");
         al.trusteeApproved = true;
         emit TrusteeApproved(id);
@@ -215,6 +230,7 @@ contract FundAllocationBook is BilateralParties {
     function acknowledge(bytes32 id) external {
         require(msg.sender == trustee, "acknowledge: only trustee");
         require(_allocs[id].state != AllocState.NONE, "acknowledge: unknown allocation");
+        _requireCurrent(_allocs[id], "acknowledge");
         _allocs[id].trusteeAcknowledged = true;
         emit TrusteeAcknowledged(id);
     }
@@ -250,8 +266,32 @@ contract FundAllocationBook is BilateralParties {
         _requireParty("voidAllocation");
         Allocation storage al = _allocs[id];
         require(al.state != AllocState.NONE, "voidAllocation: unknown allocation");
+        _requireCurrent(al, "voidAllocation");
         require(al.state < AllocState.MATCH_AGREED, "voidAllocation: MATCH_AGREED, cancel bilaterally");
-        _setState(id, superseded ? AllocState.SUPERSEDED : AllocState.CANCELLED);
+        _void(id, superseded ? AllocState.SUPERSEDED : AllocState.CANCELLED);
+    }
+
+    /// The broker's first step of an amendment (§2.4, TC-14), sent to every allocation book of the
+    /// block before `TradeBlockBook.amendExecution` (which refuses while an allocation of the old
+    /// version is still open): records the new version and supersedes every open allocation of an
+    /// older one, voiding its confirmations. Refused when one is MATCH_AGREED or later: cancel
+    /// bilaterally and re-book a new block instead (TC-13).
+    function supersedeBlockVersion(bytes16 blockId, uint32 newVersion) external {
+        require(msg.sender == broker, "supersedeBlockVersion: only broker");
+        require(newVersion > blockVersion[blockId], "supersedeBlockVersion: not a newer block version");
+        bytes16[] storage funds = _blockFunds[blockId];
+        uint256 count = 0;
+        for (uint256 i = 0; i < funds.length; i++) {
+            bytes32 id = allocationId(blockId, latestVersion[blockId][funds[i]], funds[i]);
+            AllocState s = _allocs[id].state;
+            if (s == AllocState.SUPERSEDED || s == AllocState.CANCELLED) continue;
+            require(s < AllocState.MATCH_AGREED,
+                "supersedeBlockVersion: an allocation is MATCH_AGREED, cancel bilaterally and re-book");
+            _void(id, AllocState.SUPERSEDED);
+            count++;
+        }
+        blockVersion[blockId] = newVersion;
+        emit BlockVersionSuperseded(blockId, newVersion, count);
     }
 
     // ---- trustee: settlement ---------------------------------------------------------------------
@@ -259,6 +299,7 @@ contract FundAllocationBook is BilateralParties {
     function instructSettlement(bytes32 id) external {
         require(msg.sender == trustee, "instructSettlement: only trustee");
         Allocation storage al = _allocs[id];
+        _requireCurrent(al, "instructSettlement");
         require(al.state == AllocState.MATCH_AGREED, "instructSettlement: allocation not MATCH_AGREED");
         if (address(ssiRegistry) != address(0)) {
             (bool found, uint32 version) =
@@ -272,6 +313,7 @@ contract FundAllocationBook is BilateralParties {
 
     function reportSettled(bytes32 id) external {
         require(msg.sender == trustee, "reportSettled: only trustee");
+        _requireCurrent(_allocs[id], "reportSettled");
         require(_allocs[id].state == AllocState.SETTLEMENT_INSTRUCTED, "reportSettled: settlement not instructed");
         _setState(id, AllocState.SETTLED);
     }
@@ -301,11 +343,28 @@ contract FundAllocationBook is BilateralParties {
 
     // ---- internals -------------------------------------------------------------------------------
 
+    /// Nothing of an old block version moves once a newer one is known here (§2.4, TC-14).
+    function _requireCurrent(Allocation storage al, string memory what) private view {
+        require(al.state != AllocState.SUPERSEDED && al.input.blockVersion == blockVersion[al.input.blockId],
+            string.concat(what, ": allocation superseded by a newer block version"));
+    }
+
+    /// SUPERSEDED or CANCELLED before MATCH_AGREED: both sides' confirmations become void and
+    /// nothing stays agreed (the figures stay readable for the audit trail).
+    function _void(bytes32 id, AllocState to) private {
+        _setState(id, to);
+        _brokerConf[id].voided = true;
+        _investorConf[id].voided = true;
+        delete _agreed[id];
+        emit ConfirmationsVoided(id);
+    }
+
     function _isMatched(AllocState s) private pure returns (bool) {
         return s == AllocState.MATCHED || s == AllocState.MATCHED_WITH_TOLERANCE;
     }
 
     function _addProfile(MatchingProfile memory p) private {
+        for (uint256 i = 0; i < 4; i++) require(p.tolRate_e6[i] <= 1_000_000, "profile: tolerance rate above 100 %");
         if (_profiles.length > 0) {
             require(p.effectiveFrom > _profiles[_profiles.length - 1].effectiveFrom,
                 "profile: effective date must follow the latest version");

@@ -158,8 +158,9 @@ contract TradeBlockBook is BilateralParties {
         emit FillsAppended(blockId, b.version, b.totalQuantity, b.avgPrice_e4);
     }
 
-    /// New version; allocations of the old version become SUPERSEDED (in their books) and their
-    /// confirmations void. Not allowed once any allocation is MATCH_AGREED: cancel and re-book.
+    /// New version. The allocations of the old version must first be SUPERSEDED in their books
+    /// (`FundAllocationBook.supersedeBlockVersion`, which voids their confirmations): none may stay
+    /// open at the old price. Not allowed once any allocation is MATCH_AGREED: cancel and re-book.
     function amendExecution(NoticeInput calldata n, Fill[] calldata fills) external {
         require(msg.sender == broker, "amendExecution: only broker");
         Block storage b = _blocks[n.blockId];
@@ -170,7 +171,9 @@ contract TradeBlockBook is BilateralParties {
             "amendExecution: block cannot be amended in its state"
         );
         if (s == BlockState.ALLOCATED) {
-            require(!_anyAgreed(n.blockId, b.version), "amendExecution: an allocation is MATCH_AGREED, cancel instead");
+            uint256 w = _linesStatus(n.blockId, b.version);
+            require(w < 2, "amendExecution: an allocation is MATCH_AGREED, cancel instead");
+            require(w == 0, "amendExecution: an allocation of this version is open, supersede it first");
         }
         _writeNotice(n, fills, b.version + 1);
         _emitState(n.blockId, s, BlockState.NOE_POSTED);
@@ -239,7 +242,7 @@ contract TradeBlockBook is BilateralParties {
             "cancelBlock: block cannot be cancelled in its state"
         );
         if (s == BlockState.ALLOCATED) {
-            require(!_anyAgreed(blockId, b.version), "cancelBlock: an allocation is MATCH_AGREED, cancel bilaterally");
+            require(_linesStatus(blockId, b.version) < 2, "cancelBlock: an allocation is MATCH_AGREED, cancel bilaterally");
         }
         emit BlockCancelled(blockId, b.version, reason);
         _emitState(blockId, s, BlockState.CANCELLED);
@@ -396,14 +399,15 @@ contract TradeBlockBook is BilateralParties {
             calculator.blockTotals(_fills[blockId][b.version], s.avgPriceDigits, s.avgPriceRounding);
     }
 
-    function _anyAgreed(bytes16 blockId, uint32 version) private view returns (bool) {
+    /// 2: an allocation is MATCH_AGREED or later (a cancel pending included); 1: one is still open
+    /// (ALLOCATED .. MISMATCHED); 0: none (not posted, SUPERSEDED or CANCELLED).
+    function _linesStatus(bytes16 blockId, uint32 version) private view returns (uint256 w) {
         AllocationLine[] storage lines = _allocations[blockId][version];
         for (uint256 i = 0; i < lines.length; i++) {
             AllocState a = IAllocationStatus(lines[i].allocationBook).allocationState(blockId, version, lines[i].fundCode);
-            if (a == AllocState.MATCH_AGREED || a == AllocState.SETTLEMENT_INSTRUCTED || a == AllocState.SETTLED
-                    || a == AllocState.CANCEL_REQUESTED) return true;
+            if (a >= AllocState.MATCH_AGREED && a <= AllocState.CANCEL_REQUESTED) return 2;
+            if (a != AllocState.NONE && a < AllocState.MATCH_AGREED) w = 1;
         }
-        return false;
     }
 
     function _emitState(bytes16 blockId, BlockState from, BlockState to) private {

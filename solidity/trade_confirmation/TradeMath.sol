@@ -75,8 +75,19 @@ struct Schedule {
     uint8 settlementCycleDays; // 2 (T+2)
 }
 
+/// Per-field tolerance rule, as CTM's L2 rule codes (DOMAIN.md §5): YEN |Δ| <= the yen band;
+/// PERCENT |Δ| <= rate x |the investor's figure|; CAPPED_PERCENT both (the percentage, capped at
+/// the band: the lesser of the two); FLOORED_PERCENT either (the band as a floor: the greater).
+enum ToleranceKind {
+    YEN,
+    PERCENT,
+    CAPPED_PERCENT,
+    FLOORED_PERCENT
+}
+
 /// Tolerance profile of the pair (CTM-style named profile), versioned by effective date
-/// [A-TC-TOL]. Kept apart from the schedule because the fund's trustee sees it.
+/// [A-TC-TOL]. Kept apart from the schedule because the fund's trustee sees it. The kinds and
+/// rates are per field (principal, commission, tax, net); the default (YEN, rate 0) is a yen band.
 struct MatchingProfile {
     uint32 effectiveFrom;
     uint64 tolPrincipalYen; // 0 = exact
@@ -84,6 +95,8 @@ struct MatchingProfile {
     uint64 tolTaxYen; // 1
     uint64 tolNetYen; // 2
     AdoptSide adoptSide; // INVESTOR
+    ToleranceKind[4] tolKind; // YEN
+    uint32[4] tolRate_e6; // fraction of the investor's figure x 10^6 (1 % = 10,000); 0
 }
 
 struct Fill {
@@ -317,11 +330,27 @@ library TradeMath {
         ) {
             return (MatchStatus.MATCHED, diff, investor);
         }
-        bool within = PostTradeMath.absDiff(broker.principalYen, investor.principalYen) <= s.tolPrincipalYen
-            && PostTradeMath.absDiff(broker.commissionYen, investor.commissionYen) <= s.tolCommissionYen
-            && PostTradeMath.absDiff(broker.consumptionTaxYen, investor.consumptionTaxYen) <= s.tolTaxYen
-            && PostTradeMath.absDiff(broker.netSettlementYen, investor.netSettlementYen) <= s.tolNetYen;
+        bool within = withinTolerance(broker.principalYen, investor.principalYen, s.tolPrincipalYen, s, 0)
+            && withinTolerance(broker.commissionYen, investor.commissionYen, s.tolCommissionYen, s, 1)
+            && withinTolerance(broker.consumptionTaxYen, investor.consumptionTaxYen, s.tolTaxYen, s, 2)
+            && withinTolerance(broker.netSettlementYen, investor.netSettlementYen, s.tolNetYen, s, 3);
         if (!within) return (MatchStatus.MISMATCHED, diff, agreed);
         return (MatchStatus.MATCHED_WITH_TOLERANCE, diff, s.adoptSide == AdoptSide.INVESTOR ? investor : broker);
+    }
+
+    /// One field's L2 rule (bounds inclusive): |b - i| x 10^6 against rate x |i| for the percentage
+    /// (exact integers: no rounding of the allowance), |b - i| against the yen band.
+    function withinTolerance(int256 broker, int256 investor, uint64 bandYen, MatchingProfile memory s, uint256 field)
+        internal
+        pure
+        returns (bool)
+    {
+        uint256 d = PostTradeMath.absDiff(broker, investor);
+        ToleranceKind kind = s.tolKind[field];
+        bool yen = d <= bandYen;
+        if (kind == ToleranceKind.YEN) return yen;
+        bool pct = d * RATE_SCALE <= PostTradeMath.absDiff(investor, 0) * s.tolRate_e6[field];
+        if (kind == ToleranceKind.PERCENT) return pct;
+        return kind == ToleranceKind.CAPPED_PERCENT ? pct && yen : pct || yen;
     }
 }

@@ -255,6 +255,13 @@ def test_demo_table_shows_each_node_its_own_records(world: World) -> None:
     assert seen[f"allocation {fb}"] == [f"SETTLED {yen(net_b)}"] * 2 + [dash, dash] + [f"SETTLED {yen(net_b)}"] * 2
     paid = f"PAID {yen(figures.net_yen)}"
     assert seen[f"SBL {s.loan_id}"] == [paid] * 3 + [dash, dash, paid]
+    # the amended block: broker, manager and regulator see v2; fund A's v1 allocation SUPERSEDED at the
+    # first price and v2 at the corrected one, on TB1's node too; broker B and TB2 see none of it
+    assert seen[f"block {s.amend_id}"] == ["ALLOCATED v2", "ALLOCATED v2", dash, dash, dash, "ALLOCATED v2"]
+    assert seen[f"allocation {s.amend_id}/v1"] == ["SUPERSEDED @ 2,853.0000"] * 3 + [dash, dash,
+                                                                                   "SUPERSEDED @ 2,853.0000"]
+    assert seen[f"allocation {s.amend_id}/v2"] == ["ALLOCATED @ 2,852.5000"] * 3 + [dash, dash,
+                                                                                  "ALLOCATED @ 2,852.5000"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,8 +531,8 @@ def test_privnet_demo_runs_again_on_the_same_network(world: World) -> None:
     header = next(line for line in table if line.lstrip().startswith("node1"))
     column = header.index("node4")
     rows = [line for line in table[table.index(header) + 3:] if line.strip()]
-    assert len(rows) == 9, rows
+    assert len(rows) == 12, rows
     for line in rows:
         cell = line[column:].split()[0]
         assert cell == ("2025-03-21" if line.startswith("calendar") else "—"), line
-    assert text.count("  refused  → ") == 4
+    assert text.count("  refused  → ") == 5

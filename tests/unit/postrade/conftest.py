@@ -478,7 +478,8 @@ def deploy_sbl_world(
     infra = infra or deploy_infra(evm)
     params = params or ref.SblParams()
     sp = {"tolFeeYen": 0, "tolInterestYen": 0, "tolDividendYen": 0, "adoptSide": 0,
-          "requireManagerStatement": False, "paymentDayOfNextMonth": 10, **(statement_params or {})}
+          "requireManagerStatement": False, "paymentDayOfNextMonth": 10, "tolKind": [0, 0, 0],
+          "tolRate_e6": [0, 0, 0], "billingUnit": 0, **(statement_params or {})}
     market = evm.deploy("SblMarketData", evm.addr["lender"], evm.addr["price_source"], infra.calendar.address,
                         sender="lender")
     manager = evm.addr["lender_manager"] if with_manager else b"\0" * 20
@@ -810,7 +811,8 @@ def agreement_on(base: SblWorld, params: ref.SblParams, statement_params: Mappin
     """A new lending agreement (loan and statement books) on `base`'s chain, reusing its market data."""
     evm = base.evm
     sp = {"tolFeeYen": 0, "tolInterestYen": 0, "tolDividendYen": 0, "adoptSide": 0,
-          "requireManagerStatement": False, "paymentDayOfNextMonth": 10, **(statement_params or {})}
+          "requireManagerStatement": False, "paymentDayOfNextMonth": 10, "tolKind": [0, 0, 0],
+          "tolRate_e6": [0, 0, 0], "billingUnit": 0, **(statement_params or {})}
     manager = evm.addr["lender_manager"] if with_manager else b"\0" * 20
     loans = evm.deploy("SblLoanBook", evm.addr["lender"], manager, evm.addr["borrower"], base.market.address,
                        params.as_abi(), sender="lender")

@@ -157,15 +157,20 @@ def test_amendment_before_match_agreed_supersedes_allocations(tw: TradeWorld) ->
     run1 = allocate_block(tw, "B1", {"FUND-A": 2000, "FUND-B": 1000})
     figs = figures_view(tw, "B1")
     submit(run1, "FUND-A", figs["FUND-A"], "investor")
-    tw.block_book.transact("amendExecution", notice("B1", "JP3633400001", 0, "2025-03-18"),
-                           fills_abi([{"quantity": 3000, "price_e4": 28520000}]), sender="broker_a")
+    amended = (notice("B1", "JP3633400001", 0, "2025-03-18"), fills_abi([{"quantity": 3000, "price_e4": 28520000}]))
+    assert revert_reason(lambda: tw.block_book.transact("amendExecution", *amended, sender="broker_a")) \
+        == "amendExecution: an allocation of this version is open, supersede it first"
+    for book in tw.alloc_books.values():  # the broker's first step in each book of the block
+        book.transact("supersedeBlockVersion", b16("B1"), 2, sender="broker_a")
+    tw.block_book.transact("amendExecution", *amended, sender="broker_a")
+    assert run1.books["FUND-A"].call("confirmationOf", run1.alloc_ids["FUND-A"], False).voided
     accept_block(tw, "B1")
     run2 = allocate_block(tw, "B1", {"FUND-A": 2000, "FUND-B": 1000})
     for fund in ("FUND-A", "FUND-B"):
         assert alloc_state(run1, fund) == "SUPERSEDED"
         assert alloc_state(run2, fund) == "ALLOCATED"
     assert revert_reason(lambda: submit(run1, "FUND-A", figs["FUND-A"], "broker_a")) \
-        == "submitConfirmation: allocation not open for confirmations"
+        == "submitConfirmation: allocation superseded by a newer block version"
     assert "stale or duplicate" in revert_reason(
         lambda: run1.books["FUND-A"].transact("postAllocation", run1.alloc_inputs["FUND-A"], sender="investor"))
 
