@@ -7,6 +7,7 @@ Why a wrapper: tests and the CLI need one compiler version, artifacts cached by
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -122,17 +123,22 @@ def compile_sources(sources: dict[str, str], settings: dict[str, Any] | None = N
         json.dumps({"input": standard_input, "version": PINNED_VERSION}, sort_keys=True).encode()
     ).hexdigest()
     cache_file = _cache_dir() / f"{digest}.json"
-    if cache_file.exists():
-        version, output = json.loads(cache_file.read_text())
-    else:
-        version, output = _run_solc(standard_input)
-        errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
-        if errors:
-            raise CompilerError(_format_errors(errors, sources))
+    if not cache_file.exists():
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps([version, output]))
-        tmp.replace(cache_file)
+        # one compilation per input: a second caller (a thread, another process) waits for the
+        # first and reads its result instead of running solc-js again
+        with open(cache_file.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not cache_file.exists():
+                version, output = _run_solc(standard_input)
+                errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
+                if errors:
+                    raise CompilerError(_format_errors(errors, sources))
+                tmp = cache_file.with_suffix(".tmp")
+                tmp.write_text(json.dumps([version, output]))
+                tmp.replace(cache_file)
+                return _artifacts(output, version)
+    version, output = json.loads(cache_file.read_text())
     return _artifacts(output, version)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,25 @@ import pytest
 from devnet.solc import Artifact, compile_paths
 
 REPO = Path(__file__).resolve().parent.parent
+#: the contract sets most of the suite compiles: the engine's test contracts, and the whole tree
+#: (the post-trade clients and unit harness); each takes solc-js seconds to tens of seconds cold
+WARM_UP_SETS = ([REPO / "solidity" / "test"], [REPO / "solidity"])
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """On a fresh checkout (no solc cache) compile the common contract sets on a thread of their own
+    while the first tests run, when the session needs them (e2e or post-trade tests): the tests'
+    own compile then waits for the cache (devnet/solc.py locks per input) instead of starting cold."""
+    if any("/e2e/" in item.nodeid or "postrade" in item.nodeid for item in session.items):
+        threading.Thread(target=_warm_solc_cache, name="solc-warm-up", daemon=True).start()
+
+
+def _warm_solc_cache() -> None:
+    for paths in WARM_UP_SETS:
+        try:
+            compile_paths(paths, base=REPO)
+        except Exception:  # noqa: BLE001 - the fixture that needs the set compiles it again and reports
+            return
 
 
 @pytest.fixture(scope="session")

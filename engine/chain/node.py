@@ -294,12 +294,22 @@ class Node(NodeAPI):
         try:
             admission = self.pool.admit(tx, raw, tx.sender)
         except TransactionRejected:
+            if self._mined(bytes(tx.hash)):
+                # The submission woke a producer that mined it before it reached this pool (its
+                # nonce now reads as used): it went through, so the sender gets its hash.
+                return Hash32(tx.hash)
             self.ordering.acknowledge([bytes(tx.hash)])
             raise
         if admission.replaced is not None:
             # Withdraw the replaced one; a producer that pulled it already drops it (txpool.py).
             self.ordering.acknowledge([admission.replaced])
         return Hash32(tx.hash)
+
+    def _mined(self, tx_hash: bytes) -> bool:
+        """Whether this node's chain holds `tx_hash`; under the chain lock, so a block being
+        committed (by this node's producer or importer) counts once it is in, never half-way."""
+        with self.chain.lock:
+            return self.chain.locate(tx_hash) is not None
 
     # -- NodeAPI: submission -----------------------------------------------------------
     def send_raw_transaction(self, raw: bytes) -> Hash32:

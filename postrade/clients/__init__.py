@@ -75,7 +75,6 @@ from postrade.clients.master_data import (
 from postrade.clients.network import (
     DEPLOY_GAS,
     MANDATORY_RECIPIENTS_FLAG,
-    POSTRADE_SOURCES,
     PRIVACY_FLAG,
     RECEIPT_TIMEOUT_S,
     TX_GAS,
@@ -186,7 +185,6 @@ __all__ = [
     "MatchResult",
     "NotAParty",
     "Numbered",
-    "POSTRADE_SOURCES",
     "MANDATORY_RECIPIENTS_FLAG",
     "PRIVACY_FLAG",
     "Party",

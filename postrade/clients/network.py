@@ -29,12 +29,12 @@ TX_GAS = 20_000_000
 RECEIPT_TIMEOUT_S = 60.0
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 ZERO_HASH = b"\0" * 32
-POSTRADE_SOURCES = ("lib", "trade_confirmation", "securities_lending", "master_data")
-
-
 def load_artifacts() -> dict[str, Artifact]:
-    """The post-trade contracts compiled by the pinned solc (cached under build/solc-cache)."""
-    return compile_paths([SOLIDITY_DIR / d for d in POSTRADE_SOURCES], base=REPO_ROOT)
+    """The contracts under solidity/, the post-trade ones among them, compiled by the pinned solc.
+
+    The whole tree, not the four post-trade directories alone: it is the unit the tests and the
+    CLI compile too, so one compilation (cached under build/solc-cache) serves them all."""
+    return compile_paths([SOLIDITY_DIR], base=REPO_ROOT)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,27 @@ def test_artifacts_are_cached_by_source_and_settings(cache_dir: Path) -> None:
     solc.compile_sources({"Counter.sol": SOURCE}, settings={"optimizer": {"enabled": False}})
     solc.compile_sources({"Counter.sol": SOURCE + "\n// changed\n"})
     assert len(list(cache_dir.glob("*.json"))) == 3
+
+
+def test_concurrent_compiles_of_one_input_run_solc_once(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test session warms the cache on a thread while the first tests compile the same sets:
+    the second caller waits for the first's result instead of running solc-js again."""
+    runs: list[int] = []
+    real_run = solc._run_solc
+
+    def counted(standard_input: dict[str, object]) -> tuple[str, dict[str, object]]:
+        runs.append(1)
+        return real_run(standard_input)
+
+    monkeypatch.setattr(solc, "_run_solc", counted)
+    results: list[solc.Artifact] = []
+    threads = [threading.Thread(target=lambda: results.append(solc.compile_sources({"Counter.sol": SOURCE})["Counter"]))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(runs) == 1 and len(results) == 3 and results[0] == results[1] == results[2]
 
 
 def test_a_cached_artifact_is_the_compilers_output(cache_dir: Path) -> None:

@@ -147,3 +147,26 @@ def test_a_restarted_node_counts_what_it_acknowledged_before_in_its_pending_nonc
             again.stop()
     finally:
         producer.close()
+
+
+def test_a_send_mined_before_it_reaches_this_pool_is_acknowledged_not_refused(node: Node,
+                                                                              monkeypatch: pytest.MonkeyPatch):
+    """The race behind a soak failure: the durable submit wakes the producer, which pulls the
+    submission, mines it and drops it from the pool before the sending thread admits it there; the
+    nonce then reads as used. The sender must get the hash (the transaction *is* mined), not a
+    'nonce too low' refusal for a transaction that went through."""
+    address, key = node.dev_accounts[0]
+    assert node.ordering.is_producer()
+    submit = node.ordering.submit
+
+    def submit_then_mine(raws: list[bytes]) -> None:
+        submit(raws)
+        node.producer.pull_submissions()
+        node.producer.produce_block()
+
+    monkeypatch.setattr(node.ordering, "submit", submit_then_mine)
+    tx_hash = node.send_raw_transaction(sign_raw(key, 0))
+    assert node.chain.locate(bytes(tx_hash)) is not None and node.get_nonce(address, "latest") == 1
+    monkeypatch.undo()
+    with pytest.raises(TransactionRejected, match="nonce too low"):  # a real stale nonce is still refused
+        node.send_raw_transaction(sign_raw(key, 0, gas=22_000))
