@@ -1,5 +1,7 @@
 """Part B: private transactions on the 4-node network (devnet.network.LocalNetwork).
 
+0. The producer role is moved to node3 or node4 (`place_producer`): the parties' nodes are not
+   the producer, as for most senders of a consortium, on every run and both orderings.
 1. Deploy SimpleStorage(7) from node1 `privateFor` [node2] with web3.py `transact()`.
 2. Throughput: N private `add(1)` calls from node1 (its two unlocked accounts) privateFor
    node2 via `eth_sendTransaction` (gas and nonce given, so no estimate or nonce round trip),
@@ -225,6 +227,34 @@ class PrivateRig:
     startup_s: float
 
 
+PARTIES = ("node1", "node2")
+PLACEMENT_ATTEMPTS = 8
+
+
+def place_producer(net: Any, avoid: tuple[str, ...] = PARTIES) -> str:
+    """Move the producer role off the parties: restart its holder until a non-party node holds it.
+
+    Where the elected producer is the sending node, it builds big blocks from its own pool
+    and the run measures a lucky placement; in a consortium most senders are not the producer.
+    Every run (both orderings, throughput, latency, sustained) measures the same placement.
+    """
+    for _ in range(PLACEMENT_ATTEMPTS):
+        holder = producer_name(net.directory)
+        if holder not in avoid and holder != "?":
+            return holder
+        if holder != "?":
+            net.stop_process(holder)
+        deadline = time.monotonic() + 30
+        while producer_name(net.directory) in (holder, "?"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("no node took the producer role within 30 s")
+            time.sleep(0.05)
+        if holder != "?":
+            net.start_process(holder)
+    raise RuntimeError(f"the producer role stayed on {producer_name(net.directory)} after "
+                       f"{PLACEMENT_ATTEMPTS} restarts")
+
+
 @contextmanager
 def private_rig(workdir: Path, ordering: str) -> Iterator[PrivateRig]:
     from devnet.network import LocalNetwork
@@ -233,6 +263,7 @@ def private_rig(workdir: Path, ordering: str) -> Iterator[PrivateRig]:
     with LocalNetwork(workdir / f"net-{ordering}", nodes=4, ordering=ordering) as net:
         spec = net.spec
         startup_s = time.perf_counter() - started
+        place_producer(net)
         n1, n2 = spec["nodes"][0], spec["nodes"][1]
         contract = _deploy(spec)
         yield PrivateRig(net, spec, n1, n2, {"node1": n1["rpc_url"], "node2": n2["rpc_url"]},

@@ -445,6 +445,18 @@ class OrderingServiceAPI(ABC):
         """Block until new pending transactions or blocks may exist, or the timeout."""
 
     @abstractmethod
+    def report_head(self, number: int) -> None:
+        """Publish how far this node has imported, for the producer's pacing (engine/chain/pacing.py).
+
+        Advisory and best effort: never raises, may be coalesced or dropped; nothing about the
+        chain's safety reads it.
+        """
+
+    @abstractmethod
+    def reported_heads(self) -> dict[str, int]:
+        """The latest head each node reported (by node name), as far as this instance knows."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
 

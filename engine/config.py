@@ -106,6 +106,11 @@ class NodeSettings(BaseSettings):
     # blocks of 3-4 transactions under sustained load, and every node paid the per-block cost
     # 18 times a second (bench --sustained: 27 ms of network CPU per transaction, a growing queue).
     min_block_interval_ms: int = Field(50, ge=0)
+    # The producer builds at most this many blocks ahead of the slowest node that keeps up, and
+    # waits at most producer_pacing_wait_ms per block for it (engine/chain/pacing.py): blocks
+    # grow with the load instead of a short-of-CPU node falling behind. 0 = no pacing.
+    producer_max_lead_blocks: int = Field(2, ge=0)
+    producer_pacing_wait_ms: int = Field(500, ge=0)
     # The producer builds an empty block when no block was made for this long (QBFT's block
     # period; 0 = only on demand). Costs one block per interval on every node: docs/operations.md.
     empty_block_interval_s: float = Field(0, ge=0)

@@ -34,6 +34,7 @@ from engine.chain.importer import BlockImporter
 from engine.chain.intake import decode_raw_transaction
 from engine.chain.marker import check_marker_shape, is_private_marker
 from engine.chain.noprivacy import NoPrivateState
+from engine.chain.pacing import FollowerPacing
 from engine.chain.producer import BlockProducer
 from engine.chain.reads import ChainReads
 from engine.chain.simulate import Simulator
@@ -88,6 +89,8 @@ class Node(NodeAPI):
         self.importer = BlockImporter(self.chain, ordering, private)
         self.producer = BlockProducer(settings.name, self.chain, self.pool, ordering, private, self._decode_raw,
                                       settings.max_txs_per_block)
+        self.pacing = FollowerPacing(settings.name, ordering, settings.producer_max_lead_blocks,
+                                     settings.producer_pacing_wait_ms / 1000)
         self._subscribers: list[Callable[[BlockView], None]] = []
         self.chain.on_commit(self._after_commit)
         self._stop = threading.Event()
@@ -212,6 +215,7 @@ class Node(NodeAPI):
         imported = self.importer.catch_up(self._stop)
         if imported:
             self.halted = None
+            self.ordering.report_head(self.chain.head.block_number)
         return imported
 
     def _loop(self) -> None:
@@ -229,6 +233,9 @@ class Node(NodeAPI):
                         wait = self._last_block_at + self.settings.min_block_interval_ms / 1000 - time.monotonic()
                         if wait > 0:
                             self._stop.wait(wait)  # let a busy pool fill the block
+                        # Slow nodes set the pace: the block grows meanwhile (pacing.py).
+                        paced = self.pacing.wait_for_followers(self.chain.head.block_number, self._stop)
+                        if wait > 0 or paced:
                             producer.pull_submissions()
                         producer.produce_block()
                         self._last_block_at = time.monotonic()

@@ -20,6 +20,11 @@ Keys, under the prefix `/privnet/<chain_id>/`:
   by `acknowledge`. A producer reads them oldest first (by create revision); one submitted in
   the same request as others shares their revision and comes out in hash order among them.
 
+- `heads/<node name>` → the height that node last imported, in decimal (`report_head`): advisory,
+  for the producer's pacing (engine/chain/pacing.py). Put by a thread of the node's own that
+  sends only the latest height (one put per import batch at most, none while idle), and read
+  from the watch: nothing waits on these keys and nothing about the chain's safety reads them.
+
 Every instance watches the prefix from one thread (no polling): block keys fill a small cache
 and the known head, producer-key changes tell followers when the role is free, and every
 change wakes `wait_for_activity`. So a block another instance appended is readable here once
@@ -221,6 +226,7 @@ class EtcdOrdering(OrderingServiceAPI):
         self._blocks_prefix = self.prefix + b"blocks/"
         self._submissions_prefix = self.prefix + b"submissions/"
         self._producer_key = self.prefix + b"producer"
+        self._heads_prefix = self.prefix + b"heads/"
         self._gateway = _Gateway(endpoints, request_timeout_s)
 
         self._lock = threading.Lock()  # guards the state below
@@ -238,6 +244,9 @@ class EtcdOrdering(OrderingServiceAPI):
         self._stream_generation = 0  # bumped to abandon the current watch stream
         self.resyncs = 0  # re-reads after a compacted revision (and the first read)
 
+        self._reported_heads: dict[str, int] = {}  # as the watch delivered them
+        self._head_to_report: int | None = None
+        self._head_reported = threading.Event()
         self._acquire_lock = threading.Lock()
         self._activity = threading.Event()
         self._group = _GroupCommit(self._put_submissions)
@@ -249,8 +258,10 @@ class EtcdOrdering(OrderingServiceAPI):
         self._watch_thread = threading.Thread(target=self._watch_loop, name=f"{name}-etcd-watch", daemon=True)
         self._keepalive_thread = threading.Thread(target=self._keepalive_loop, name=f"{name}-etcd-lease",
                                                   daemon=True)
+        self._head_thread = threading.Thread(target=self._head_loop, name=f"{name}-etcd-head", daemon=True)
         self._watch_thread.start()
         self._keepalive_thread.start()
+        self._head_thread.start()
 
     # -- keys --------------------------------------------------------------------------
     def _block_key(self, number: int) -> bytes:
@@ -527,6 +538,35 @@ class EtcdOrdering(OrderingServiceAPI):
         if self._activity.wait(timeout):
             self._activity.clear()
 
+    # -- heads (pacing) ----------------------------------------------------------------
+    def report_head(self, number: int) -> None:
+        with self._lock:
+            self._head_to_report = number
+        self._head_reported.set()
+
+    def reported_heads(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._reported_heads)
+
+    def _head_loop(self) -> None:
+        """Put the latest reported head; heights reported while a put is in flight are coalesced."""
+        sent: int | None = None
+        while not self._closed.is_set():
+            self._head_reported.wait()
+            self._head_reported.clear()
+            with self._lock:
+                number = self._head_to_report
+            if number is None or number == sent or self._closed.is_set():
+                continue
+            try:
+                self._gateway.call("/v3/kv/put", {"key": _b64(self._heads_prefix + self.name.encode()),
+                                                  "value": _b64(str(number).encode())})
+                sent = number
+            except OrderingUnavailable as exc:  # advisory: the next import reports again
+                logger.debug("%s: cannot report head %d: %s", self.name, number, exc.message)
+            except Exception:  # the thread must outlive anything
+                logger.exception("%s: reporting head %d failed", self.name, number)
+
     # -- the watch ---------------------------------------------------------------------
     def _watch_loop(self) -> None:
         pause = 0.025
@@ -555,10 +595,13 @@ class EtcdOrdering(OrderingServiceAPI):
         _shut_stream(self._watch_response)
 
     def _resync(self) -> None:
-        """Read the head and the producer key at one revision; the watch continues from there."""
+        """Read the head, the producer key and the nodes' reported heads at one revision; the
+        watch continues from there."""
         self.resyncs += 1
         producer = _b64(self._producer_key)
-        response = self._txn([], [{"request_range": self._head_range()}, {"request_range": {"key": producer}}])
+        heads = {"key": _b64(self._heads_prefix), "range_end": _b64(_prefix_end(self._heads_prefix))}
+        response = self._txn([], [{"request_range": self._head_range()}, {"request_range": {"key": producer}},
+                                  {"request_range": heads}])
         revision = int(response["header"]["revision"])
         head = self._head_in(response["responses"][0].get("response_range", {}))
         holder = self._holder_in(response["responses"][1])
@@ -566,6 +609,8 @@ class EtcdOrdering(OrderingServiceAPI):
             self._known_head = max(self._known_head, head)
             self._holder = holder
             self._watch_rev = revision
+            for kv in response["responses"][2].get("response_range", {}).get("kvs", []):
+                self._note_head(_unb64(kv["key"])[len(self._heads_prefix):], kv.get("value"))
 
     def _stream(self) -> None:
         """Follow one watch stream until it ends; raises on transport errors."""
@@ -628,6 +673,8 @@ class EtcdOrdering(OrderingServiceAPI):
                     wake = True
                 elif key.startswith(self._submissions_prefix) and not deleted:
                     wake = True
+                elif key.startswith(self._heads_prefix) and not deleted:
+                    self._note_head(key[len(self._heads_prefix):], kv.get("value"))
                 elif key == self._producer_key:
                     self._holder = None if deleted else (_unb64(kv.get("value")).decode(errors="replace"),
                                                          int(kv.get("lease", 0)))
@@ -638,6 +685,13 @@ class EtcdOrdering(OrderingServiceAPI):
         if wake:
             self._activity.set()
         return True
+
+    def _note_head(self, name: bytes, value: str | None) -> None:
+        """Caller holds `_lock`."""
+        try:
+            self._reported_heads[name.decode(errors="replace")] = int(_unb64(value))
+        except ValueError:
+            pass  # not ours to judge: pacing ignores what it cannot read
 
     # -- requests ----------------------------------------------------------------------
     def _txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]],
@@ -652,10 +706,12 @@ class EtcdOrdering(OrderingServiceAPI):
             return
         self._closed.set()
         self._lease_changed.set()
+        self._head_reported.set()
         self.resign()
         _shut_stream(self._watch_response)
         self._watch_thread.join(timeout=5)
         self._keepalive_thread.join(timeout=5)
+        self._head_thread.join(timeout=5)
         self._watch_client.close()
         self._gateway.close()
 

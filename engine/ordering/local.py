@@ -10,18 +10,23 @@
   producer's own included, committed before the client gets its hash. A row is deleted
   only when the producer acknowledges it (mined or refused for good), so a producer crash
   loses no submission: its successor reads every remaining row again.
+- `<file>.heads/<node>`: the height each node last imported (`report_head`), one small file
+  per node outside the database, so a report wakes no node (the producer reads them only while
+  pacing; engine/chain/pacing.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from eth_utils import keccak
 from inotify_simple import INotify, flags
@@ -29,6 +34,8 @@ from inotify_simple import INotify, flags
 from engine.abc import OrderingServiceAPI
 from engine.errors import OrderingUnavailable
 from engine.files import private_dir, private_sqlite_file
+
+logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -75,6 +82,8 @@ class LocalOrdering(OrderingServiceAPI):
         self._seen_version = self._data_version()
         self._watch = _watch_directory(path)
         self._submitted = threading.Event()
+        self._heads_dir = Path(str(path) + ".heads")
+        private_dir(self._heads_dir, tighten_existing=False)
 
     def submit(self, raw_transactions: list[bytes]) -> None:
         """Committed before returning: a process killed right after survives with the rows
@@ -223,6 +232,36 @@ class LocalOrdering(OrderingServiceAPI):
                 continue
             self._submitted.wait(min(delay, remaining))
             delay = min(delay * 2, max(IDLE_POLL_MAX_S, self.poll_interval_s))
+
+    def report_head(self, number: int) -> None:
+        """Replace this node's file (write, then rename: a reader sees the old or the new height)."""
+        target = self._heads_dir / quote(self.name, safe="")
+        temporary = target.with_name(target.name + ".tmp")
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(descriptor, str(number).encode())
+            finally:
+                os.close(descriptor)
+            os.replace(temporary, target)
+        except OSError as exc:
+            logger.debug("%s: cannot report head %d: %s", self.name, number, exc)
+
+    def reported_heads(self) -> dict[str, int]:
+        heads = {}
+        try:
+            entries = list(os.scandir(self._heads_dir))
+        except OSError:
+            return {}
+        for entry in entries:
+            if entry.name.endswith(".tmp"):
+                continue
+            try:
+                with open(entry.path, "rb") as file:
+                    heads[unquote(entry.name)] = int(file.read(32))
+            except (OSError, ValueError):
+                continue  # replaced or removed meanwhile: the next read has it
+        return heads
 
     def close(self) -> None:
         with self._lock:

@@ -172,3 +172,15 @@ def test_wait_for_activity_wakes_on_a_block_from_another_instance(open_ordering:
         writer.join()
     assert appended.is_set()
     assert follower.get_block_rlp(2) == b"block two"
+
+
+def test_reported_heads_reach_the_other_instances_latest_first(open_ordering: OpenOrdering):
+    producer, follower, late = open_ordering("producer"), open_ordering("follower"), open_ordering("late")
+    for height in range(1, 6):
+        follower.report_head(height)  # coalesced where a put is in flight: the latest one wins
+    late.report_head(2)
+    eventually(lambda: producer.reported_heads() == {"follower": 5, "late": 2},
+               "the producer sees each node's latest head")
+    # Reports are advisory: they wake nobody and appear as no submission or block.
+    assert producer.take_pending(10) == []
+    assert producer.head_number() == 0
