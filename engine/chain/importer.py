@@ -25,7 +25,11 @@ class BlockImporter:
         self.private = private
 
     def catch_up(self, stop: threading.Event) -> bool:
-        """Import every block the ordering service has beyond our head; True if any."""
+        """Import every block the ordering service has beyond our head; True if any.
+
+        Each imported block is reported at once (the producer's pacing, pacing.py): a node that
+        imports without a break while the producer keeps building must not look stuck.
+        """
         imported = False
         while not stop.is_set():
             number = self.chain.head.block_number + 1
@@ -33,6 +37,7 @@ class BlockImporter:
             if block_rlp is None:
                 return imported
             self.import_block(block_rlp)
+            self.ordering.report_head(number)
             imported = True
         return imported
 

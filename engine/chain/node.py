@@ -215,7 +215,6 @@ class Node(NodeAPI):
         imported = self.importer.catch_up(self._stop)
         if imported:
             self.halted = None
-            self.ordering.report_head(self.chain.head.block_number)
         return imported
 
     def _loop(self) -> None:

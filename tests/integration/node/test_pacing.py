@@ -75,3 +75,25 @@ def test_a_follower_that_stops_importing_does_not_stop_the_chain(open_node):
         receipt_on(producer, hashes[-1])  # each waits its turn: the chain moves on without the follower
     assert producer.pacing.waits == 1  # waited out once, then given up on at that height
     assert producer.ordering.reported_heads()["follower"] < producer.block_number() - 1
+
+
+def test_a_follower_reports_every_block_it_imports_not_only_at_the_end_of_a_backlog(open_node, monkeypatch):
+    producer = open_node("producer", producer_max_lead_blocks=0)  # no pacing: a backlog builds up
+    assert producer.ordering.is_producer()
+    producer.start()
+    follower = open_node("follower")
+    follower.start()
+    _, key = producer.dev_accounts[3]
+    receipt_on(follower, producer.send_raw_transaction(transfer(key, 0, value=1)))
+    follower.pause()
+    start = follower.block_number()
+    for nonce in range(1, 6):
+        receipt_on(producer, producer.send_raw_transaction(transfer(key, nonce, value=1)))
+    assert producer.block_number() == start + 5
+    reported: list[int] = []
+    report = follower.ordering.report_head
+    monkeypatch.setattr(follower.ordering, "report_head", lambda n: (reported.append(n), report(n)))
+    follower.resume()  # imports the five blocks in one catch-up
+    eventually(lambda: follower.block_number() == start + 5, "the follower imports the backlog")
+    assert reported == list(range(start + 1, start + 6))
+    assert producer.ordering.reported_heads()["follower"] == start + 5
