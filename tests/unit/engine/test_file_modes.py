@@ -65,9 +65,13 @@ def test_the_ordering_file_is_0600_and_a_shared_folder_is_left_as_it_is(tmp_path
     ordering = LocalOrdering(shared / "ordering.sqlite")
     try:
         ordering.submit([b"\x01raw"])
-        files = sorted(shared.glob("ordering.sqlite*"))
+        ordering.report_head(3)
+        files = sorted(f for f in shared.glob("ordering.sqlite*") if f.is_file())
         assert {"ordering.sqlite", "ordering.sqlite-wal", "ordering.sqlite-shm"} <= {f.name for f in files}
         assert all(mode(f) == 0o600 for f in files), {f.name: oct(mode(f)) for f in files}
+        heads = shared / "ordering.sqlite.heads"  # the nodes' reported heads (pacing): owner-only too
+        assert mode(heads) == 0o700
+        assert [(f.name, mode(f)) for f in heads.iterdir()] == [("node", 0o600)]
         assert mode(shared) == 0o755  # not ours alone: several nodes' files may live there
     finally:
         ordering.close()
