@@ -10,8 +10,11 @@
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,10 +86,21 @@ def test_status_json_and_logs(running: Path) -> None:
                                  str(running)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         size = (running / "logs" / "node1.log").stat().st_size
-        privnet(running, "status")  # the node logs the requests status makes
         assert follower.stdout is not None
-        line = follower.stdout.readline()  # blocks until a new line is appended
-        assert line and line.rstrip("\n") in (running / "logs" / "node1.log").read_text()[size:]
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: lines.put(follower.stdout.readline()), daemon=True).start()
+        # The node logs the requests `status` makes. The follower may still be starting when the
+        # first one is logged (it then waits for the next line), so ask until a line comes through.
+        deadline = time.monotonic() + WAIT_S
+        line = ""
+        while not line:
+            assert time.monotonic() < deadline, "privnet logs -f showed no new line"
+            privnet(running, "status")
+            try:
+                line = lines.get(timeout=2)
+            except queue.Empty:
+                continue
+        assert line.rstrip("\n") in (running / "logs" / "node1.log").read_text()[size:]
     finally:
         follower.terminate()
         follower.wait(timeout=WAIT_S)
