@@ -1040,8 +1040,8 @@ def fund_status_on(stored: FundStatus, day: int, establishment: int, redemption:
     return stored
 
 
-class AmlFlag(IntEnum):
-    """FundRegistry.AmlStatus ordinals: the flag brokers see."""
+class AmlStatus(IntEnum):
+    """FundRegistry.AmlStatus ordinals: the flag brokers see (the clients use this enum too)."""
 
     NOT_STARTED = 0
     IN_REVIEW = 1
@@ -1074,7 +1074,7 @@ class EvidenceItem:
     acknowledged: bool  # False: recorded and awaiting the other side (a disputed item is left out)
 
 
-def aml_flag_on(items: Sequence[EvidenceItem], day: int) -> tuple[AmlFlag, int]:
+def aml_flag_on(items: Sequence[EvidenceItem], day: int) -> tuple[AmlStatus, int]:
     """(flag, as-of date) as of `day` (FundEvidenceBook.amlStatusOn): the latest acknowledged AML review
     dated <= day (ties: the later record) gives CLEARED → APPROVED (REVIEW_DUE after its next-review
     date), ESCALATED → IN_REVIEW, REJECTED → REJECTED; with none, IN_REVIEW while the latest recorded
@@ -1086,11 +1086,11 @@ def aml_flag_on(items: Sequence[EvidenceItem], day: int) -> tuple[AmlFlag, int]:
             best = item
     if best is not None:
         if best.result == EvidenceResult.REJECTED:
-            return AmlFlag.REJECTED, best.reviewed_on
+            return AmlStatus.REJECTED, best.reviewed_on
         if best.result == EvidenceResult.ESCALATED:
-            return AmlFlag.IN_REVIEW, best.reviewed_on
-        return (AmlFlag.REVIEW_DUE if day > best.next_review_due else AmlFlag.APPROVED), best.reviewed_on
+            return AmlStatus.IN_REVIEW, best.reviewed_on
+        return (AmlStatus.REVIEW_DUE if day > best.next_review_due else AmlStatus.APPROVED), best.reviewed_on
     for item in reversed(items):
         if not item.acknowledged and item.kind == EvidenceKind.AML and item.reviewed_on <= day:
-            return AmlFlag.IN_REVIEW, item.reviewed_on
-    return AmlFlag.NOT_STARTED, 0
+            return AmlStatus.IN_REVIEW, item.reviewed_on
+    return AmlStatus.NOT_STARTED, 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from postrade.reference import AmlStatus as AmlStatus  # re-exported: one enum for the model and the clients
+
 # ---------------------------------------------------------------------------------------------
 # Enumerations (Solidity ordinals)
 # ---------------------------------------------------------------------------------------------
@@ -52,14 +54,6 @@ class FundState(IntEnum):
     REDEMPTION_SCHEDULED = 6
     REDEEMED = 7
     TRANSFERRED = 8  # derived: moved to another trustee's registry (a TRANSFER change in force)
-
-
-class AmlStatus(IntEnum):
-    NOT_STARTED = 0
-    IN_REVIEW = 1
-    APPROVED = 2
-    REJECTED = 3
-    REVIEW_DUE = 4
 
 
 class ChangeState(IntEnum):

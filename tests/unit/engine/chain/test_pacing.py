@@ -106,3 +106,12 @@ def test_stop_ends_a_wait(open_ordering):
     stop = threading.Event()
     stop.set()
     assert pacing_of(producer, wait_s=30.0).wait_for_followers(100 - IN_SYNC_WINDOW + 1, stop) is True
+
+
+def test_an_unreadable_report_is_ignored_not_waited_for(open_ordering, tmp_path: Path):
+    producer, follower = open_ordering("node1"), open_ordering("node2")
+    follower.report_head(90)
+    (tmp_path / "ordering.sqlite.heads" / "node2").write_bytes(b"not a height")
+    (tmp_path / "ordering.sqlite.heads" / "node5").write_bytes(b"\xff" * 40)
+    assert producer.reported_heads() == {}
+    assert pacing_of(producer).wait_for_followers(100, threading.Event()) is False
