@@ -283,7 +283,7 @@ def private_rows(priv: dict[str, Any]) -> list[Row]:
             "latency p95",
             lat["p95_ms"],
             "ms",
-            f"max {lat['max_ms']:.0f} ms; new blocks polled every {lat['poll_interval_ms']:.0f} ms",
+            f"max {lat['max_ms']:.0f} ms; blocks seen by a newHeads subscription",
         ),
         Row(
             part,

@@ -411,7 +411,7 @@ def run_private(
             },
             "node2_value": value2,
             "node2_value_expected": n + latency_n + INITIAL_VALUE,
-            "poll_interval_ms": 10.0,
+            "blocks_seen_by": "newHeads subscription",
         }
         log(
             f"  private latency at {rate:.1f} tx/s: p50 {out['latency']['p50_ms']:.0f} ms, "

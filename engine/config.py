@@ -46,6 +46,15 @@ class PrivacySettings(BaseModel):
     # (needs the genesis' privacyPrecompileBlock).
     privacy_marker: bool = False
 
+    @field_validator("q2t_url")
+    @classmethod
+    def _q2t_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            scheme, _, rest = value.partition("://")
+            if scheme not in ("http", "https", "unix") or not rest.strip("/"):
+                raise ValueError(f"{value!r} is not an http(s)://host:port or unix:///path URL")
+        return value
+
 
 class OrderingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")

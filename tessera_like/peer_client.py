@@ -9,14 +9,23 @@ SANs of the server's certificate with a party-info answer, so keys are bound onl
 URL the server is certified for. `local_address` pins the source address of connections:
 managers sharing a machine on distinct loopback addresses (127.0.0.x) are then told apart
 by the IP-based identity of plain HTTP.
+
+Connections are urllib3's keep-alive pools, one per peer: a push is one request per private
+transaction and recipient, and on the 2-core bench machine urllib3 took about half the CPU
+per request that httpx's client did (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import json
 import ssl
+import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
+import urllib3
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from tessera_like.abc import ResendPage
 from tessera_like.errors import InvalidRequest, PeerRejected, PeerUnavailable, PrivacyViolation
@@ -36,6 +45,46 @@ from tessera_like.wire import (
 )
 
 
+class _ExpiringPool(HTTPConnectionPool):
+    """Closes a connection idle longer than `keepalive_s` instead of reusing it: the peer's server
+    keeps one a margin longer (tessera_like/runtime.py), so a request never goes out on a
+    connection the server is closing at that moment."""
+
+    keepalive_s = 5.0
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            conn.tessera_idle_since = time.monotonic()
+        super()._put_conn(conn)
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        since = getattr(conn, "tessera_idle_since", None)
+        if since is not None and time.monotonic() - since > self.keepalive_s:
+            conn.close()  # reconnects on use
+        return conn
+
+
+def _expiring_pools(keepalive_s: float) -> dict[str, type[HTTPConnectionPool]]:
+    attributes = {"keepalive_s": keepalive_s}
+    return {"http": type("ExpiringHTTPPool", (_ExpiringPool,), attributes),
+            "https": type("ExpiringHTTPSPool", (_ExpiringPool, HTTPSConnectionPool), attributes)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status_code: int
+    content: bytes
+    server_uris: frozenset[str] | None = None  # the certificate's URI SANs, when asked for (None: no TLS)
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+
 class HttpPeerClient:
     """P2P HTTP client shared by all pushes (keep-alive), optionally over TLS."""
 
@@ -45,35 +94,45 @@ class HttpPeerClient:
         """`keepalive_s`: how long an idle connection is kept for reuse. Longer than the gossip
         interval, or every round pays a new (mutual) TLS handshake on both sides."""
         self.timeout = timeout
-        verify: ssl.SSLContext | bool = True
-        if ca_file or client_cert:
-            context = ssl.create_default_context(cafile=ca_file)
-            if client_cert:
-                context.load_cert_chain(client_cert[0], client_cert[1])
-            verify = context
-        transport = httpx.HTTPTransport(
-            verify=verify,
-            limits=httpx.Limits(max_connections=128, max_keepalive_connections=32, keepalive_expiry=keepalive_s),
-            local_address=local_address,
+        self.keepalive_s = keepalive_s
+        context = ssl.create_default_context(cafile=ca_file)
+        if client_cert:
+            context.load_cert_chain(client_cert[0], client_cert[1])
+        self._pools = urllib3.PoolManager(
+            num_pools=128, maxsize=32, block=False, retries=False, ssl_context=context,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=timeout),
+            source_address=(local_address, 0) if local_address else None,
         )
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            transport=transport,
-            headers={"user-agent": "tessera_like"},
-        )
+        self._pools.pool_classes_by_scheme = _expiring_pools(keepalive_s)
 
     def close(self) -> None:
-        self._client.close()
+        self._pools.clear()
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, url: str, *, content: bytes | None = None, json_body: Any = None,
+                 content_type: str | None = None, want_certificate: bool = False) -> _Answer:
+        if json_body is not None:
+            content, content_type = json.dumps(json_body, separators=(",", ":")).encode(), "application/json"
+        headers = {"user-agent": "tessera_like"}
+        if content_type is not None:
+            headers["content-type"] = content_type
         try:
-            return self._client.request(method, url, **kwargs)
-        except httpx.TimeoutException:
+            response = self._pools.request(method, url, body=content, headers=headers, redirect=False,
+                                           preload_content=not want_certificate)
+            if not want_certificate:
+                return _Answer(response.status, response.data)
+            try:
+                server_uris = _server_uris(response.connection)
+                return _Answer(response.status, response.read(), server_uris)
+            finally:
+                response.release_conn()
+        except urllib3.exceptions.NewConnectionError:  # a subclass of the connect timeout, but refused
+            raise PeerUnavailable(f"peer {_origin(url)} is unavailable: cannot connect", _origin(url)) from None
+        except urllib3.exceptions.TimeoutError:
             raise PeerUnavailable(f"peer {_origin(url)} is unavailable: request timed out", _origin(url)) from None
-        except httpx.HTTPError:
+        except (urllib3.exceptions.HTTPError, OSError):
             raise PeerUnavailable(f"peer {_origin(url)} is unavailable: cannot connect", _origin(url)) from None
 
-    def _raise_for(self, response: httpx.Response, url: str, action: str) -> None:
+    def _raise_for(self, response: _Answer, url: str, action: str) -> None:
         peer = _origin(url)
         if response.status_code >= 500:
             raise PeerUnavailable(f"peer {peer} failed to {action} (status {response.status_code})", peer)
@@ -85,8 +144,7 @@ class HttpPeerClient:
 
     def push(self, url: str, encoded: bytes) -> None:
         """Push one encoded payload; a 409 (already stored there) counts as success."""
-        response = self._request("POST", f"{url}/push", content=encoded,
-                                 headers={"content-type": "application/octet-stream"})
+        response = self._request("POST", f"{url}/push", content=encoded, content_type="application/octet-stream")
         if response.status_code in (200, 201, 409):
             return
         self._raise_for(response, url, "store the pushed payload")
@@ -95,8 +153,9 @@ class HttpPeerClient:
         """Send our party info to `url`; its answer, parsed like a request to us (malformed
         entries left out; a malformed document is a PeerRejected), and the URI SANs of the
         server's certificate (None over plain HTTP)."""
-        response = self._request("POST", f"{url}/partyinfo", json=encode_party_info(request))
-        server_urls = _server_uris(response)
+        response = self._request("POST", f"{url}/partyinfo", json_body=encode_party_info(request),
+                                 want_certificate=True)
+        server_urls = response.server_uris
         if response.status_code != 200:
             self._raise_for(response, url, "exchange party info")
             raise PeerRejected(f"peer {url} answered party info with status {response.status_code}", url)
@@ -108,13 +167,13 @@ class HttpPeerClient:
     def post_commitment(self, url: str, document: dict[str, Any]) -> None:
         """Deliver one state commitment (`POST /commitments`, tessera_like/commitments.py); a
         refusal raises as a refused push does (403: PrivacyViolation)."""
-        response = self._request("POST", f"{url}/commitments", json=document)
+        response = self._request("POST", f"{url}/commitments", json_body=document)
         if response.status_code not in (200, 201):
             self._raise_for(response, url, "take the state commitment")
 
     def resend_all(self, url: str, key: PublicKey) -> None:
         """Ask the manager at `url` to push back every payload `key` can open."""
-        response = self._request("POST", f"{url}/resend", json={"type": "ALL", "publicKey": encode_b64(key)})
+        response = self._request("POST", f"{url}/resend", json_body={"type": "ALL", "publicKey": encode_b64(key)})
         if response.status_code >= 400:
             self._raise_for(response, url, "resend")
 
@@ -127,7 +186,7 @@ class HttpPeerClient:
         body: dict[str, object] = {"publicKey": encode_b64(key), "limit": limit}
         if after is not None:
             body["after"] = encode_b64(after)
-        response = self._request("POST", f"{url}/resend/page", json=body)
+        response = self._request("POST", f"{url}/resend/page", json_body=body)
         if response.status_code != 200:
             self._raise_for(response, url, "resend a page")
             raise PeerRejected(f"peer {url} answered a page request with status {response.status_code}", url)
@@ -144,25 +203,24 @@ class HttpPeerClient:
         return ResendPage(payloads, cursor)
 
 
-def _server_uris(response: httpx.Response) -> frozenset[str] | None:
+def _server_uris(connection: Any) -> frozenset[str] | None:
     """The normalized URI SANs of the verified server certificate; None without TLS."""
-    stream = response.extensions.get("network_stream")
-    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
-    if ssl_object is None:
+    sock = getattr(connection, "sock", None)
+    if not isinstance(sock, ssl.SSLSocket):
         return None
     try:
-        certificate = ssl_object.getpeercert()
+        certificate = sock.getpeercert()
     except (ValueError, ssl.SSLError):
         return frozenset()
-    return frozenset(normalize_url(u) for u in uri_sans(certificate))
+    return frozenset(normalize_url(u) for u in uri_sans(certificate or {}))
 
 
 def _origin(url: str) -> str:
-    parsed = httpx.URL(url)
-    return f"{parsed.scheme}://{parsed.netloc.decode()}"
+    parsed = urlsplit(url)
+    return f"{parsed.scheme}://{parsed.netloc}"
 
 
-def _error_text(response: httpx.Response) -> str:
+def _error_text(response: _Answer) -> str:
     text = None
     if not json_depth_exceeds(response.content):  # a peer's error body is input like any other
         try:

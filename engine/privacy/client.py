@@ -10,11 +10,12 @@ once: retrying cannot fix a configuration.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -32,6 +33,7 @@ from engine.errors import (
     PrivacyManagerUnavailable,
     PrivateTransactionRejected,
 )
+from engine.privacy.q2t_http import HttpxHttp, PooledHttp, Q2THttp, Reply, TransportFailure
 from engine.types import Address, PayloadHash, PrivacyFlag, PtmPublicKey
 
 logger = logging.getLogger(__name__)
@@ -51,32 +53,37 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI, StateCommitmentsAPI):
     def __init__(self, url: str, retries: int = 5, retry_delay_s: float = 1.0, timeout_s: float = 10.0,
                  *, transport: httpx.BaseTransport | None = None, token: str | None = None) -> None:
         """`transport` replaces the HTTP connection (tests drive a manager app in process
-        through it); by default a TCP connection to `url`, or its socket for `unix://`.
-        `token` is sent as `Authorization: Bearer` on every request (never logged)."""
-        socket_path = url[len("unix://"):] if url.startswith("unix://") else None
-        base_url = "http://tessera" if socket_path is not None else url.rstrip("/")
-        if transport is None:
-            transport = httpx.HTTPTransport(uds=socket_path)
+        through it); by default keep-alive connections to `url`, or its socket for `unix://`
+        (privacy/q2t_http.py). `token` is sent as `Authorization: Bearer` on every request (never logged)."""
         self.url = url
         self.retries = retries
         self.retry_delay_s = retry_delay_s
         self._batch_supported = True
-        headers = {"Authorization": f"Bearer {token}"} if token else None
-        self._http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout_s, headers=headers,
-                                  limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http: Q2THttp
+        if transport is not None:
+            base_url = "http://tessera" if url.startswith("unix://") else url.rstrip("/")
+            self._http = HttpxHttp(transport, base_url, timeout_s, headers)
+        else:
+            self._http = PooledHttp(url, timeout_s, headers)
 
     def close(self) -> None:
         self._http.close()
 
     # -- transport with bounded retries ---------------------------------------------------
-    def _request(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, path: str, *, retry: bool = True, json_body: Any = None,
+                 params: dict[str, str] | None = None) -> Reply:
+        body = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
+        content_type = None if body is None else "application/json"
+        if params:
+            path = f"{path}?{urlencode(params)}"
         attempts = 1 + (self.retries if retry else 0)
         last_error = ""
         for attempt in range(attempts):
             try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.HTTPError as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
+                response = self._http.request(method, path, body, content_type)
+            except TransportFailure as exc:
+                last_error = str(exc)
             else:
                 # A 5xx is the manager's answer (e.g. 503: a recipient's manager is down). Where we do
                 # not retry, the caller reports it as GoQuorum does, "<status> status: <body>", rather
@@ -94,7 +101,7 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI, StateCommitmentsAPI):
         raise PrivacyManagerUnavailable(f"private transaction manager at {self.url} unavailable: {last_error}")
 
     @staticmethod
-    def _raise_for_client_error(response: httpx.Response) -> None:
+    def _raise_for_client_error(response: Reply) -> None:
         if response.status_code >= 400:
             # GoQuorum reports a manager error as "<status> status: <body>".
             raise PrivateTransactionRejected(f"{response.status_code} status: {_body_text(response)}")
@@ -102,8 +109,8 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI, StateCommitmentsAPI):
     # -- PrivacyManagerClientAPI -------------------------------------------------------------
     def upcheck(self) -> bool:
         try:
-            return self._http.get("/upcheck").status_code == 200
-        except httpx.HTTPError:
+            return self._http.request("GET", "/upcheck").status_code == 200
+        except TransportFailure:
             return False
 
     def send(self, payload: bytes, private_from: PtmPublicKey | None, private_for: tuple[PtmPublicKey, ...],
@@ -115,7 +122,7 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI, StateCommitmentsAPI):
         if private_from:
             body["from"] = private_from
         # Not retried: /send is not idempotent towards the recipients' managers.
-        response = self._request("POST", "/send", json=body, retry=False)
+        response = self._request("POST", "/send", json_body=body, retry=False)
         self._raise_for_client_error(response)
         return PayloadHash(unb64(response.json()["key"]))
 
@@ -136,7 +143,7 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI, StateCommitmentsAPI):
         for start in range(0, len(payload_hashes), BATCH_RECEIVE_MAX):
             chunk = payload_hashes[start:start + BATCH_RECEIVE_MAX]
             keys = {b64(h): bytes(h) for h in chunk}
-            response = self._request("POST", "/transactions/receive", json={"keys": list(keys)})
+            response = self._request("POST", "/transactions/receive", json_body={"keys": list(keys)})
             if response.status_code in (404, 405):
                 self._batch_supported = False
                 return {bytes(h): self.receive(h) for h in payload_hashes}
@@ -161,7 +168,7 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI, StateCommitmentsAPI):
         body: dict[str, Any] = {"payload": b64(payload)}
         if private_from:
             body["from"] = private_from
-        response = self._request("POST", "/storeraw", json=body, retry=False)
+        response = self._request("POST", "/storeraw", json_body=body, retry=False)
         self._raise_for_client_error(response)
         return PayloadHash(unb64(response.json()["key"]))
 
@@ -171,7 +178,7 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI, StateCommitmentsAPI):
                     exec_hash: bytes = b"", mandatory_recipients: tuple[PtmPublicKey, ...] = ()) -> PayloadHash:
         body = _privacy_fields(private_for, privacy_flag, affected_contract_transactions, exec_hash,
                                mandatory_recipients, hash=b64(payload_hash))
-        response = self._request("POST", "/sendsignedtx", json=body, retry=False)
+        response = self._request("POST", "/sendsignedtx", json_body=body, retry=False)
         self._raise_for_client_error(response)
         return PayloadHash(unb64(response.json()["key"]))
 
@@ -208,7 +215,7 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI, StateCommitmentsAPI):
         body = {"commitments": [{"blockNumber": c.block_number, "blockHash": "0x" + c.block_hash.hex(),
                                  "contract": "0x" + bytes(c.contract).hex(), "storageRoot": "0x" + c.storage_root.hex(),
                                  "payloadHashes": [b64(h) for h in c.payload_hashes]} for c in commitments]}
-        response = self._request("POST", "/commitments", json=body, retry=False)
+        response = self._request("POST", "/commitments", json_body=body, retry=False)
         if response.status_code in (404, 405):
             return False
         if response.status_code >= 400:
@@ -223,7 +230,7 @@ class HttpPrivacyManagerClient(PrivacyManagerClientAPI, StateCommitmentsAPI):
         return [_divergence(item) for item in response.json()["divergences"]]
 
 
-def _commitment_error(response: httpx.Response) -> PrivacyManagerError:
+def _commitment_error(response: Reply) -> PrivacyManagerError:
     text = f"{response.status_code} status: {_body_text(response)}"
     if response.status_code in (404, 405):
         return PrivacyManagerError(f"the private transaction manager does not detect divergences ({text})")
@@ -276,7 +283,7 @@ def _acoth_keys(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-def _body_text(response: httpx.Response) -> str:
+def _body_text(response: Reply) -> str:
     try:
         data = response.json()
         if isinstance(data, dict) and "error" in data:

@@ -13,7 +13,10 @@ How it stays off the block path:
    queue once the block is committed; a block that was rolled back (a producer that lost its
    height) never is, and its parked entry is dropped when a later block commits.
 3. A background thread sends the queue to the manager, keeping it while the manager is down
-   and retrying with back-off. A full queue drops its oldest entries with a warning.
+   and retrying with back-off. A full queue drops its oldest entries with a warning. It waits
+   up to `coalesce_s` (1 s) after the oldest queued commitment before sending, so under load
+   one request carries several blocks' commitments instead of one request (and one manager
+   transaction) per block; stopping delivers at once.
 4. Restart: commitments still queued when the node stops are lost (the next block touching
    a contract commits to it again); the manager keeps what it acknowledged (its own SQL
    store and outbox), so nothing it stored is lost.
@@ -48,6 +51,8 @@ RETRY_MAX_S = 30.0
 #: commitments arrive asynchronously), and how often.
 WATCH_S = 30.0
 WATCH_EVERY_S = 2.0
+#: How long the first queued commitment may wait for later blocks' to share its request.
+COALESCE_S = 1.0
 
 #: What `finish_block` hands over: the block, the private state after it, and payload hash →
 #: addresses its execution reached.
@@ -92,14 +97,18 @@ def describe(divergence: StateDivergence) -> str:
 class CommitmentReporter:
     """Sends this node's state commitments to its manager (module docstring)."""
 
-    def __init__(self, channel: StateCommitmentsAPI, max_queue: int = MAX_QUEUE) -> None:
+    def __init__(self, channel: StateCommitmentsAPI, max_queue: int = MAX_QUEUE,
+                 coalesce_s: float = COALESCE_S) -> None:
         self.channel = channel
         self.max_queue = max_queue
+        self.coalesce_s = coalesce_s
         self._lock = threading.Lock()
         self._pending: dict[bytes, tuple[int, list[StateCommitment]]] = {}
         self._queue: deque[StateCommitment] = deque()
+        self._queued_at = 0.0  # when the oldest commitment in the queue was queued (monotonic)
         self._dropped = 0
         self._wake = threading.Event()
+        self._flush = threading.Event()  # stopping: deliver without waiting for more
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._enabled = True
@@ -130,6 +139,8 @@ class CommitmentReporter:
                 del self._pending[key]  # built, then rolled back: another block took that height
             if entry is None:
                 return
+            if not self._queue:
+                self._queued_at = time.monotonic()
             self._queue.extend(entry[1])
             overflow = len(self._queue) - self.max_queue
             for _ in range(max(0, overflow)):
@@ -153,12 +164,14 @@ class CommitmentReporter:
         if self._thread is not None:
             return
         self._stop.clear()
+        self._flush.clear()
         self._thread = threading.Thread(target=self._loop, name="state-commitments", daemon=True)
         self._thread.start()
 
     def stop(self, flush_s: float = 2.0) -> None:
         """Stop the thread, after one last attempt (at most `flush_s`) to deliver the queue."""
         deadline = time.monotonic() + flush_s
+        self._flush.set()
         while self._queue and self._enabled and time.monotonic() < deadline and self._thread is not None:
             self._wake.set()
             time.sleep(0.05)
@@ -174,6 +187,7 @@ class CommitmentReporter:
         failures = 0
         while not self._stop.is_set() and self._enabled:
             timeout = RETRY_MAX_S
+            self._flush.wait(self._linger_left())
             try:
                 if self._send_batch():
                     failures = 0
@@ -194,6 +208,13 @@ class CommitmentReporter:
             if timeout > 0:
                 self._wake.wait(timeout)
             self._wake.clear()
+
+    def _linger_left(self) -> float:
+        """Seconds the queue may still wait for later blocks' commitments (0: send now)."""
+        with self._lock:
+            if not self._queue or self._flush.is_set():
+                return 0.0
+            return max(0.0, self._queued_at + self.coalesce_s - time.monotonic())
 
     def _send_batch(self) -> bool:
         with self._lock:

@@ -19,10 +19,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: Any, port: int | None = None, host: str = "127.0.0.1") -> Iterator[str]:
-    """Run `app` on a uvicorn server in a thread; yield its base URL; stop it on exit."""
+def serve_in_thread(app: Any, port: int | None = None, host: str = "127.0.0.1",
+                    uds: str | None = None) -> Iterator[str]:
+    """Run `app` on a uvicorn server in a thread; yield its base URL (`unix://PATH` when it
+    listens on the unix socket `uds`); stop it on exit."""
     port = port or free_port()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, uds=uds, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
@@ -32,7 +34,7 @@ def serve_in_thread(app: Any, port: int | None = None, host: str = "127.0.0.1") 
             raise RuntimeError(f"server on port {port} did not start")
         time.sleep(0.01)
     try:
-        yield f"http://{host}:{port}"
+        yield f"unix://{uds}" if uds else f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -100,6 +100,8 @@ def test_keyword_overrides_win_over_the_file(tmp_path: Path):
         ("[rpc]\nport = 70000", {}, "rpc.port"),
         ('[ordering]\nkind = "zookeeper"', {}, "ordering.kind"),
         ("[privacy]\nretries = -1", {}, "privacy.retries"),
+        ('[privacy]\nq2t_url = "127.0.0.1:9101"', {}, "privacy.q2t_url"),
+        ('[privacy]\nq2t_url = "ftp://127.0.0.1:9101"', {}, "privacy.q2t_url"),
         ("", {"PRIVNET_RPC__PORT": "not-a-port"}, "rpc.port"),
         ("", {"PRIVNET_TXPOOL_MAX_SIZE": "0"}, "txpool_max_size"),
         ("colour = 'blue'", {}, "colour"),

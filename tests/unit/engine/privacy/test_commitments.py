@@ -3,6 +3,7 @@ delivered to the real manager Q2T app (in process) and kept while the manager ca
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,6 +139,49 @@ def test_the_reporter_thread_delivers_on_its_own(manager: Manager) -> None:
     finally:
         reporter.stop()  # delivers what is queued first
     assert manager.committed_blocks() == [chain.head.block_number]
+
+
+class CountingChannel:
+    """The real client, counting the requests that deliver commitments."""
+
+    def __init__(self, client: HttpPrivacyManagerClient) -> None:
+        self.client = client
+        self.requests: list[int] = []
+
+    def submit_state_commitments(self, batch: list) -> bool:  # type: ignore[type-arg]
+        self.requests.append(len(batch))
+        return self.client.submit_state_commitments(batch)
+
+    def state_divergences(self, from_block: int = 0) -> list:  # type: ignore[type-arg]
+        return self.client.state_divergences(from_block)
+
+
+def test_the_reporter_thread_sends_the_blocks_committed_within_its_wait_in_one_request(manager: Manager) -> None:
+    chain = PrivateChain(manager.client)  # type: ignore[arg-type]
+    channel = CountingChannel(manager.client)
+    reporter = CommitmentReporter(channel, coalesce_s=0.5)  # type: ignore[arg-type]
+    chain.private.block_observer = reporter.observe_block
+    reporter.start()
+    try:
+        for nonce in range(3):  # three blocks, a contract each, well within the wait
+            deploy(chain, manager, reporter, nonce)
+        deadline = time.monotonic() + 10
+        while len(manager.committed_blocks()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        reporter.stop()
+    assert len(manager.committed_blocks()) == 3
+    assert channel.requests == [3]  # one request, not one per block
+
+
+def test_stopping_delivers_at_once_without_waiting_for_more_blocks(manager: Manager) -> None:
+    chain = PrivateChain(manager.client)  # type: ignore[arg-type]
+    reporter = CommitmentReporter(manager.client, coalesce_s=60.0)
+    chain.private.block_observer = reporter.observe_block
+    reporter.start()
+    deploy(chain, manager, reporter, 0)
+    reporter.stop(flush_s=5.0)  # far less than the wait: only a flush delivers within it
+    assert manager.committed_blocks() == [chain.head.block_number] and not reporter._queue
 
 
 def test_a_manager_without_commitment_routes_turns_detection_off(manager: Manager) -> None:
