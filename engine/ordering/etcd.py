@@ -26,10 +26,12 @@ Keys, under the prefix `/privnet/<chain_id>/`:
   from the watch: nothing waits on these keys and nothing about the chain's safety reads them.
 
 Every instance watches the prefix from one thread (no polling): block keys fill a small cache
-and the known head, producer-key changes tell followers when the role is free, and every
-change wakes `wait_for_activity`. So a block another instance appended is readable here once
-the watch delivered it (milliseconds; `get_block_rlp` answers None until then, and reads from
-etcd what the watch reported but no longer caches); `take_pending` always reads etcd, so a
+and the known head, producer-key changes tell followers when the role is free, and both wake
+`wait_for_activity`; a new submission wakes only the instance that holds the producer role
+(a follower has nothing to do with it, and a new producer reads every submission anyway).
+So a block another instance appended is readable here once the watch delivered it
+(milliseconds; `get_block_rlp` answers None until then, and reads from etcd what the watch
+reported but no longer caches); `take_pending` always reads etcd, so a
 submission is there as soon as any node's `submit` returned. The watch resumes from the last
 revision it saw after a reconnect (another endpoint if its member went away or lost its
 leader), and re-reads with a range when that revision was compacted.
@@ -58,6 +60,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import urllib3
 from eth_utils import keccak
 
 from engine.abc import OrderingServiceAPI
@@ -147,12 +150,12 @@ class _Refused(OrderingUnavailable):
         self.code = code
 
 
-def _error_of(response: httpx.Response) -> tuple[int, str]:
+def _error_of(status: int, content: bytes) -> tuple[int, str]:
     """(gRPC code, message) of a gateway error body; both stream and unary forms."""
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
-        return 2, f"HTTP {response.status_code}: {response.text[:200]}"
+        return 2, f"HTTP {status}: {content[:200].decode(errors='replace')}"
     error = body.get("error", body) if isinstance(body, dict) else body
     if isinstance(error, dict):
         return int(error.get("grpc_code", error.get("code", 2))), str(error.get("message", error))
@@ -160,7 +163,12 @@ def _error_of(response: httpx.Response) -> tuple[int, str]:
 
 
 class _Gateway:
-    """POSTs to etcd's JSON gateway, trying each endpoint in turn within a deadline."""
+    """POSTs to etcd's JSON gateway, trying each endpoint in turn within a deadline.
+
+    Requests go through urllib3's keep-alive pools (one per member): every submission, block
+    and acknowledgement is one request, and urllib3 costs the node about half the CPU per
+    request that httpx's client did (docs/benchmarks.md). The watch stream stays on httpx.
+    """
 
     def __init__(self, endpoints: Sequence[str], timeout_s: float) -> None:
         if not endpoints:
@@ -168,7 +176,7 @@ class _Gateway:
         self.endpoints = [e.rstrip("/") for e in endpoints]
         self.timeout_s = timeout_s
         self.preferred = 0  # the endpoint that answered last
-        self.client = httpx.Client(limits=httpx.Limits(max_keepalive_connections=8))
+        self.pools = urllib3.PoolManager(maxsize=8, block=False, retries=False)
 
     def call(self, path: str, body: dict[str, Any], timeout_s: float | None = None,
              attempt_timeout_s: float | None = None) -> dict[str, Any]:
@@ -186,25 +194,28 @@ class _Gateway:
                     f"etcd ordering service: no quorum answered {path} within {budget:g} s "
                     f"(endpoints {', '.join(self.endpoints)}; last error: {last_error})")
             url = self.endpoints[index]
+            attempt = min(remaining, attempt_timeout_s)
             try:
-                response = self.client.post(url + path, json=body, timeout=min(remaining, attempt_timeout_s))
-            except httpx.TransportError as exc:
+                response = self.pools.request("POST", url + path, body=json.dumps(body).encode(),
+                                              headers={"content-type": "application/json"}, redirect=False,
+                                              timeout=urllib3.Timeout(connect=attempt, read=attempt))
+            except urllib3.exceptions.HTTPError as exc:
                 last_error = f"{url}: {type(exc).__name__} {exc}".strip()
             else:
-                if response.status_code == 200:
+                if response.status == 200:
                     self.preferred = index
-                    result: dict[str, Any] = response.json()
+                    result: dict[str, Any] = json.loads(response.data)
                     return result
-                code, message = _error_of(response)
+                code, message = _error_of(response.status, response.data)
                 last_error = f"{url}: {message}"
-                if code not in RETRIABLE_CODES and response.status_code not in (502, 503, 504):
+                if code not in RETRIABLE_CODES and response.status not in (502, 503, 504):
                     raise _Refused(f"etcd ordering service refused {path}: {message}", code)
             index = (index + 1) % len(self.endpoints)
             if index == self.preferred:  # a full round failed: pause before the next one
                 time.sleep(max(0.0, min(RETRY_PAUSE_S, deadline - time.monotonic())))
 
     def close(self) -> None:
-        self.client.close()
+        self.pools.clear()
 
 
 @dataclass
@@ -633,8 +644,7 @@ class EtcdOrdering(OrderingServiceAPI):
                 if self._closed.is_set():
                     return
                 if response.status_code != 200:
-                    response.read()
-                    raise OrderingUnavailable(f"watch on {url}: {_error_of(response)[1]}")
+                    raise OrderingUnavailable(f"watch on {url}: {_error_of(response.status_code, response.read())[1]}")
                 for line in response.iter_lines():
                     if line.strip() and not self._on_watch_message(line, generation):
                         return
@@ -672,7 +682,7 @@ class EtcdOrdering(OrderingServiceAPI):
                     self._cache_block(number, _unb64(kv.get("value")))
                     wake = True
                 elif key.startswith(self._submissions_prefix) and not deleted:
-                    wake = True
+                    wake = wake or self._producing
                 elif key.startswith(self._heads_prefix) and not deleted:
                     self._note_head(key[len(self._heads_prefix):], kv.get("value"))
                 elif key == self._producer_key:

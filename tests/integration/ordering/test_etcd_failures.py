@@ -180,3 +180,22 @@ def test_a_watch_that_resumes_past_compaction_reads_again(etcd_cluster: EtcdClus
     eventually(lambda: follower.get_block_rlp(6) is not None, "block 6 through the new watch",
                follower.wait_for_activity)
     assert [follower.get_block_rlp(n) for n in range(1, 7)] == [f"block {n}".encode() for n in range(1, 7)]
+
+
+def test_a_submission_wakes_the_producer_and_not_the_followers(etcd_cluster: EtcdCluster, open_etcd: OpenEtcd):
+    """Followers have nothing to do with a new submission: waking them for each one cost every
+    node a loop round per submission batch. Blocks still wake everyone."""
+    producer, follower, sender = (open_etcd(etcd_cluster.client_urls, name)
+                                  for name in ("producer", "follower", "sender"))
+    assert producer.is_producer() and not follower.is_producer()
+    for instance in (producer, follower, sender):
+        eventually(lambda i=instance: i._synced, "every watch is connected")  # type: ignore[misc]
+        instance._activity.clear()
+    sender.submit([b"tx-from-elsewhere"])
+    revision = int(sender._gateway.call("/v3/kv/range", {"key": base64.b64encode(b"x").decode()})["header"]["revision"])
+    eventually(lambda: (follower._watch_rev or 0) >= revision and (producer._watch_rev or 0) >= revision,
+               "both watches delivered the submission")
+    assert producer._activity.is_set()
+    assert not follower._activity.is_set()
+    assert producer.take_pending(10) == [b"tx-from-elsewhere"] and producer.append_block(1, b"block one")
+    eventually(follower._activity.is_set, "a block wakes the follower")
