@@ -7,8 +7,8 @@
    node2 via `eth_sendTransaction` (gas and nonce given, so no estimate or nonce round trip),
    from several client threads that take jobs in nonce order from one queue (at most 32 in
    flight past the oldest unfinished one). Timed from the first send until every
-   transaction is in a block on node1 AND node2 (a BlockWatcher on each follows new blocks
-   every 10 ms); then every receipt is checked on both (status 1) and node2's private
+   transaction is in a block on node1 AND node2 (a BlockWatcher on each, subscribed to
+   `newHeads`); then every receipt is checked on both (status 1) and node2's private
    value must be N + 7.
 3. Latency: a paced open-loop sender at half the measured confirmed rate; per transaction,
    the time from sending the request until its block is seen on both parties.

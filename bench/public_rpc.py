@@ -2,7 +2,7 @@
 
 The node runs as `python -m engine --config node.toml` in a subprocess; this process is the
 client. Each phase (transfers, then calls) is timed from the first send until every
-transaction is in a block on the node (a `BlockWatcher` follows new blocks every 10 ms;
+transaction is in a block on the node (a `BlockWatcher` subscribed to `newHeads`;
 a mined transaction has its receipt); then every receipt is fetched and checked
 (status 1), outside the timed window.
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from devnet.network import stop_network
@@ -89,13 +90,16 @@ def test_status_json_and_logs(running: Path) -> None:
         assert follower.stdout is not None
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: lines.put(follower.stdout.readline()), daemon=True).start()
-        # The node logs the requests `status` makes. The follower may still be starting when the
+        # A dev node logs each snapshot it takes. The follower may still be starting when the
         # first one is logged (it then waits for the next line), so ask until a line comes through.
+        node1 = status["nodes"][0]["rpc_url"]
         deadline = time.monotonic() + WAIT_S
         line = ""
         while not line:
             assert time.monotonic() < deadline, "privnet logs -f showed no new line"
-            privnet(running, "status")
+            snapshot = httpx.post(node1, json={"jsonrpc": "2.0", "id": 1, "method": "evm_snapshot", "params": []},
+                                  timeout=WAIT_S).json()
+            assert "result" in snapshot, snapshot
             try:
                 line = lines.get(timeout=2)
             except queue.Empty:
