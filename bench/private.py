@@ -36,6 +36,7 @@ from bench.workload import INITIAL_VALUE, DevChain, add_calldata, selector, simp
 
 PRIVATE_CALL_GAS = 200_000
 POLL_S = 0.02
+IDLE_SETTLE_S = 17.0  # after the deployment, before the idle network is measured
 
 
 class Job:
@@ -284,8 +285,10 @@ def run_private(
         log(f"  private ({ordering}): network up in {out['startup_s']:.1f} s, contract {contract}, "
             f"producer {out['producer']}")
 
-        # Idle cost: the network's processes doing nothing for 10 s, once the deployment settled.
-        time.sleep(3.0)
+        # Idle cost: the network's processes doing nothing for 10 s, once the deployment's
+        # follow-ups are over (the parties' nodes ask their managers about divergences for 15 s
+        # after their last state commitment, engine/privacy/commitments.py).
+        time.sleep(IDLE_SETTLE_S)
         etcd_pids = {f"etcd{i + 1}": pid for i, pid in enumerate(net.etcd.pids() if net.etcd is not None else [])
                      if pid is not None}
         cpu0, t0 = _process_cpu(net.processes), time.perf_counter()

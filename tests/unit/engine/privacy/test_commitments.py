@@ -199,3 +199,28 @@ def test_a_manager_without_commitment_routes_turns_detection_off(manager: Manage
     finally:
         client.close()
         plain.close()
+
+
+def test_divergence_questions_back_off_after_the_last_delivery_and_then_stop(manager: Manager) -> None:
+    """An idle node asks its manager four times in the 15 s after its last delivery, then never;
+    each delivery brings the next question to at most 2 s away (every 2 s under load)."""
+    channel = CountingChannel(manager.client)
+    asked: list[float] = []
+    channel.state_divergences = lambda from_block=0: asked.append(now) or []  # type: ignore[method-assign]
+    reporter = CommitmentReporter(channel)  # type: ignore[arg-type]
+    now = 100.0
+    reporter._delivered(7, now)
+    schedule = []
+    while (wait := reporter._watch_if_due(now)) is not None:
+        schedule.append(wait)
+        now += wait
+    assert [t - 100.0 for t in asked] == [2.0, 4.0, 8.0, 15.0]  # 2, then 2 and 4 apart, and at the window's end
+    assert reporter._watch_if_due(now + 60) is None and len(asked) == 4  # nothing more while idle
+
+    asked.clear()
+    start = now = 1_000.0
+    for second in range(10):  # a delivery every second: a question every 2 s
+        now = start + second
+        reporter._delivered(8, now)
+        reporter._watch_if_due(now)
+    assert [t - start for t in asked] == [2.0, 4.0, 6.0, 8.0]
