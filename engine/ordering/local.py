@@ -60,6 +60,21 @@ def _watch_directory(path: Path) -> INotify | None:
     return watch
 
 
+def _enter_wal(conn: sqlite3.Connection, wait_s: float = 30.0) -> None:
+    """Switch the shared file to WAL, waiting out the other nodes: on a new file SQLite answers
+    "database is locked" at once, without its busy handler, while another connection holds it
+    (the machine's nodes start together)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class LocalOrdering(OrderingServiceAPI):
     def __init__(self, path: Path, poll_interval_s: float = 0.005, name: str = "node") -> None:
         private_dir(path.parent, tighten_existing=False)  # may be a folder shared by the machine's nodes
@@ -68,7 +83,7 @@ class LocalOrdering(OrderingServiceAPI):
         self.name = name
         self.poll_interval_s = poll_interval_s
         self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        _enter_wal(self._conn)
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("CREATE TABLE IF NOT EXISTS blocks (number INTEGER PRIMARY KEY, rlp BLOB NOT NULL)")
         self._conn.execute(

@@ -21,6 +21,7 @@ import os
 import re
 import sqlite3
 import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ POSTGRES_DEFAULTS = {
 }
 #: Held for the length of a migration transaction (PostgreSQL advisory lock key).
 MIGRATION_LOCK_KEY = 0x7465_7373_6572_61  # "tessera"
+SQLITE_BUSY_S = 30.0  # how long a connection waits for another one's lock
 
 
 @dataclass(frozen=True)
@@ -86,10 +88,10 @@ def _sqlite_dialect(target: str, synchronous: str) -> Dialect:
         target = str(Path(target).expanduser())
 
     def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(":memory:" if memory else target, timeout=30, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 30000")
+        conn = sqlite3.connect(":memory:" if memory else target, timeout=SQLITE_BUSY_S, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_S * 1000)}")
         if not memory:
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enter_wal(conn)
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         return conn
 
@@ -98,6 +100,24 @@ def _sqlite_dialect(target: str, synchronous: str) -> Dialect:
                    lock_statement="BEGIN IMMEDIATE",
                    columns_query="SELECT name FROM pragma_table_info(?)",
                    single_connection=memory)
+
+
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """`PRAGMA journal_mode = WAL`, waiting out other connections.
+
+    Why: switching a new database to WAL needs an exclusive lock, and SQLite answers "database
+    is locked" at once, without its busy handler, while another connection holds the file (six
+    managers opening one fresh database together failed about one time in ten).
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _owner_only_sqlite_file(path: Path) -> None:
