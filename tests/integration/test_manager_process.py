@@ -241,6 +241,9 @@ def tls_pair(tmp_path: Path, pki: dict[str, Path]) -> Iterator[tuple[ManagerProc
     a = _tls_manager(tmp_path, "a", pki, []).start()
     b = _tls_manager(tmp_path, "b", pki, [a.p2p_url]).start()
     try:
+        # b announces itself to a (its own first round runs in the background, maybe not yet),
+        # then a asks b: both know each other's keys whatever the timing.
+        b.parts.network.refresh()  # type: ignore[union-attr]
         a.parts.network.refresh()  # type: ignore[union-attr]
         yield a, b
     finally:
