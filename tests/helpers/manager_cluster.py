@@ -103,7 +103,12 @@ class Cluster(Generic[M]):
 
     def start(self, name: str, host: str, peers: Sequence[str] = (), port: int | None = None,
               allow_list: bool = False) -> M:
-        """Start manager `name` on `host` (`port`: a free one), knowing the P2P URLs `peers`."""
+        """Start manager `name` on `host` (`port`: a free one), knowing the P2P URLs `peers`.
+
+        With `peers`, one gossip round has finished when this returns, so the peers have been
+        told this member's URL whatever the timing of its own first round in the background
+        (which may not even have begun under load: a test relying on it was flaky in CI).
+        """
         port = port or free_port_on(host)
         pub, key = write_key_files(self.directory / name, "key", None)
         tls, cert = TlsSettings(), None
@@ -121,6 +126,8 @@ class Cluster(Generic[M]):
                            timeout=20)
         member = self.member_type(process, host, q2t, cert)
         self.members.append(member)
+        if peers:
+            member.network.refresh()
         return member
 
     def client(self, host: str, cert: tuple[Path, Path] | None = None) -> httpx.Client:

@@ -48,6 +48,7 @@ def pair(request: pytest.FixtureRequest,
     a = ManagerProcess(_settings(directory, "a", [], database_url(request, request.param, directory / "a.db"))).start()
     b = ManagerProcess(_settings(directory, "b", [a.p2p_url],
                                  database_url(request, request.param, directory / "b.db"))).start()
+    b.parts.network.refresh()  # type: ignore[union-attr]  # b announced (its own first round may be late)
     a.parts.network.refresh()  # type: ignore[union-attr]
     try:
         yield a, b

@@ -49,6 +49,7 @@ def _settings(directory: Path, name: str, peers: list[str]) -> ManagerSettings:
 def _start_pair(directory: Path) -> tuple[ManagerProcess, ManagerProcess]:
     a = ManagerProcess(_settings(directory, "a", [])).start()
     b = ManagerProcess(_settings(directory, "b", [a.p2p_url])).start()
+    b.parts.network.refresh()  # type: ignore[union-attr]  # b announced (its own first round may be late)
     a.parts.network.refresh()  # type: ignore[union-attr]
     return a, b
 

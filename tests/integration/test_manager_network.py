@@ -186,6 +186,7 @@ def test_a_down_recipient_fails_the_send_with_503_and_nothing_stored(net: dict[s
     a, b = net["A"], net["B"]
     doomed = Node(ManagerProcess(make_settings(tmp_path, "F", [a.process.p2p_url], db_url("F"))).start())
     doomed_key, doomed_url = doomed.key, doomed.process.p2p_url
+    doomed.process.parts.network.refresh()  # type: ignore[union-attr]  # announced, whatever its own round's timing
     a.process.parts.network.refresh()  # type: ignore[union-attr]
     doomed.close()
     before = a.process.manager.store.count()
