@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 SOLC_STAMP := solidity/node_modules/.installed
 PYTEST_ARGS ?=
+# make test's pytest-xdist workers (tests/helpers/worker_groups.py keeps the tests sharing a network together)
+TEST_WORKERS ?= 2
 
 .PHONY: install run test test-fast soak lint format bench clean down
 
@@ -23,7 +25,7 @@ run: install
 	$(BIN)/privnet up --dir .privnet --demo
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)

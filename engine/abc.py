@@ -445,6 +445,11 @@ class OrderingServiceAPI(ABC):
         """Block until new pending transactions or blocks may exist, or the timeout."""
 
     @abstractmethod
+    def wake(self) -> None:
+        """End a `wait_for_activity` in progress now (the node is stopping: it must not sit out
+        the rest of the wait)."""
+
+    @abstractmethod
     def report_head(self, number: int) -> None:
         """Publish how far this node has imported, for the producer's pacing (engine/chain/pacing.py).
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: compiled contracts (cached by the solc wrapper), free ports."""
+"""Shared fixtures: compiled contracts (cached by the solc wrapper), free ports; how `make test`
+splits the suite between its pytest-xdist workers."""
 
 from __future__ import annotations
 
@@ -9,11 +10,20 @@ from pathlib import Path
 import pytest
 
 from devnet.solc import Artifact, compile_paths
+from tests.helpers import worker_groups
 
 REPO = Path(__file__).resolve().parent.parent
 #: the contract sets most of the suite compiles: the engine's test contracts, and the whole tree
 #: (the post-trade clients and unit harness); each takes solc-js seconds to tens of seconds cold
 WARM_UP_SETS = ([REPO / "solidity" / "test"], [REPO / "solidity"])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker_groups.configure(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    worker_groups.record(config, items)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -151,6 +151,7 @@ class Node(NodeAPI):
 
     def stop(self) -> None:
         self._stop.set()
+        self.ordering.wake()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
@@ -164,6 +165,7 @@ class Node(NodeAPI):
         """Stop the node loop without closing anything: no block is imported or built until
         `resume`. A dev snapshot's revert replaces the database under a paused node."""
         self._stop.set()
+        self.ordering.wake()
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
             if self._thread.is_alive():  # e.g. waiting out a manager's retries: let it go on

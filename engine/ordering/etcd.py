@@ -549,6 +549,9 @@ class EtcdOrdering(OrderingServiceAPI):
         if self._activity.wait(timeout):
             self._activity.clear()
 
+    def wake(self) -> None:
+        self._activity.set()
+
     # -- heads (pacing) ----------------------------------------------------------------
     def report_head(self, number: int) -> None:
         with self._lock:

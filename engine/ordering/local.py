@@ -248,6 +248,9 @@ class LocalOrdering(OrderingServiceAPI):
             self._submitted.wait(min(delay, remaining))
             delay = min(delay * 2, max(IDLE_POLL_MAX_S, self.poll_interval_s))
 
+    def wake(self) -> None:
+        self._submitted.set()  # seen after the current inotify slice (IDLE_POLL_MAX_S at most)
+
     def report_head(self, number: int) -> None:
         """Replace this node's file (write, then rename: a reader sees the old or the new height)."""
         target = self._heads_dir / quote(self.name, safe="")

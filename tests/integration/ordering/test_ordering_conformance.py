@@ -184,3 +184,15 @@ def test_reported_heads_reach_the_other_instances_latest_first(open_ordering: Op
     # Reports are advisory: they wake nobody and appear as no submission or block.
     assert producer.take_pending(10) == []
     assert producer.head_number() == 0
+
+
+def test_wake_ends_a_wait_in_progress(open_ordering: OpenOrdering):
+    """A stopping node wakes its loop instead of sitting out the rest of a quiet wait."""
+    ordering = open_ordering("sleeper")
+    ordering.is_producer()
+    ordering.wait_for_activity(0)  # consume whatever opening it left to report
+    waiting = threading.Thread(target=ordering.wait_for_activity, args=(120,))
+    waiting.start()
+    ordering.wake()
+    waiting.join(timeout=20)  # without wake the wait lasts its whole 120 s
+    assert not waiting.is_alive()
