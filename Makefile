@@ -28,7 +28,7 @@ test: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not e2e" $(PYTEST_ARGS)
 
 soak: install
 	$(BIN)/python -m pytest -m soak -s tests/soak $(PYTEST_ARGS)

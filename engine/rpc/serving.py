@@ -9,6 +9,7 @@ Here the tick runs once a second, and an exit request wakes the loop at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import uvicorn
 
@@ -27,7 +28,10 @@ class QuietServer(uvicorn.Server):
     def should_exit(self, value: bool) -> None:
         self.__dict__["_should_exit"] = value
         if value and self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+            # A second request (a second SIGTERM, a stop after the server ended) finds the loop
+            # closed: there is nothing left to wake, and raising would break the caller's cleanup.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     async def main_loop(self) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
